@@ -1,0 +1,190 @@
+"""nas-core: contracts, plugin system, data, runtime and CLI of the label-free NAS ecosystem.
+
+Plugins import only :data:`hookimpl`::
+
+    from nas_core import hookimpl
+
+    @hookimpl
+    def nas_register_spaces(registry):
+        registry.add("thing", "nas_thing.space:ThingSpace", summary="my space")
+
+Torch-heavy names (``RunContext``, ``Objective``, data loading, ...) are imported lazily on first
+access, so listing plugins and ``nas --help`` never import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .__about__ import __version__
+from ._arch import CAPABILITIES, Architecture, Cost, SearchSpace, arch_from_json, make_rng
+from ._errors import (
+    ArchitectureError,
+    CheckpointError,
+    ConfigError,
+    DataError,
+    IncompatibleError,
+    NasError,
+    NonFiniteError,
+    PluginError,
+    RegistryClashError,
+    UnknownNameError,
+)
+from ._factory import (
+    create_objective,
+    create_proxy,
+    create_space,
+    create_strategy,
+    get_entry,
+    list_objectives,
+    list_proxies,
+    list_spaces,
+    list_strategies,
+)
+from ._features import FeatureInfo, feature_take_indices
+from ._markers import hookimpl
+from ._plugins import (
+    NasPluginManager,
+    PluginInfo,
+    get_plugin_manager,
+    register_plugin,
+    set_plugin_manager,
+    unregister_plugin,
+    use_plugin_manager,
+)
+from ._registry import Entry, Registry, normalize_name
+from ._result import Candidate, SearchResult
+from ._table import BenchmarkTable, TableRow
+
+_LAZY = {
+    # contracts needing torch
+    "Supernet": "._contracts",
+    "Objective": "._contracts",
+    "Proxy": "._contracts",
+    "Strategy": "._contracts",
+    "LossFn": "._contracts",
+    "forward_features": "._contracts",
+    "check_compatible": "._contracts",
+    "evaluator_kind": "._contracts",
+    # runtime
+    "RunContext": "._context",
+    "DistState": "._runtime",
+    "select_device": "._runtime",
+    "seed_everything": "._runtime",
+    "autocast": "._runtime",
+    "init_distributed": "._runtime",
+    "save_checkpoint": "._runtime",
+    "load_checkpoint": "._runtime",
+    # data
+    "ImageData": "._data",
+    "TensorImages": "._data",
+    "EmbeddedDigits": "._data",
+    "EmbeddedPhotos": "._data",
+    "ImageFolderData": "._data",
+    "TorchvisionImages": "._data",
+    "load_data": "._data",
+    "split_dataset": "._data",
+    "make_loader": "._data",
+    "GlobalBatchSampler": "._data",
+    "preserved_state": "._preserve",
+}
+
+__all__ = [
+    "__version__",
+    "hookimpl",
+    # plugins and registry
+    "NasPluginManager",
+    "PluginInfo",
+    "get_plugin_manager",
+    "set_plugin_manager",
+    "use_plugin_manager",
+    "register_plugin",
+    "unregister_plugin",
+    "Registry",
+    "Entry",
+    "normalize_name",
+    "create_space",
+    "create_objective",
+    "create_strategy",
+    "create_proxy",
+    "list_spaces",
+    "list_objectives",
+    "list_strategies",
+    "list_proxies",
+    "get_entry",
+    # values and contracts
+    "Architecture",
+    "Cost",
+    "SearchSpace",
+    "CAPABILITIES",
+    "make_rng",
+    "arch_from_json",
+    "FeatureInfo",
+    "feature_take_indices",
+    "Candidate",
+    "SearchResult",
+    "BenchmarkTable",
+    "TableRow",
+    # errors
+    "NasError",
+    "UnknownNameError",
+    "RegistryClashError",
+    "ConfigError",
+    "IncompatibleError",
+    "ArchitectureError",
+    "NonFiniteError",
+    "CheckpointError",
+    "DataError",
+    "PluginError",
+    *sorted(_LAZY),
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nas_core' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._context import RunContext
+    from ._contracts import (
+        LossFn,
+        Objective,
+        Proxy,
+        Strategy,
+        Supernet,
+        check_compatible,
+        evaluator_kind,
+        forward_features,
+    )
+    from ._data import (
+        EmbeddedDigits,
+        EmbeddedPhotos,
+        GlobalBatchSampler,
+        ImageData,
+        ImageFolderData,
+        TensorImages,
+        TorchvisionImages,
+        load_data,
+        make_loader,
+        split_dataset,
+    )
+    from ._preserve import preserved_state
+    from ._runtime import (
+        DistState,
+        autocast,
+        init_distributed,
+        load_checkpoint,
+        save_checkpoint,
+        seed_everything,
+        select_device,
+    )

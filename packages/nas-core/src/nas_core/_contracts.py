@@ -1,0 +1,365 @@
+"""The torch-side contracts: supernets, objectives, proxies, strategies, and the compatibility check."""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
+
+import torch
+import torch.nn as nn
+
+from ._arch import Architecture, SearchSpace
+from ._errors import IncompatibleError, NasError
+from ._features import FeatureInfo
+from ._result import SearchResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._context import RunContext
+    from ._data import ImageData
+    from ._table import BenchmarkTable
+
+__all__ = [
+    "Supernet",
+    "Objective",
+    "Proxy",
+    "Strategy",
+    "LossFn",
+    "forward_features",
+    "evaluator_kind",
+    "check_compatible",
+]
+
+#: A loss a proxy can differentiate: ``loss_fn(net, images) -> scalar tensor``.
+LossFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+
+
+def forward_features(backbone: nn.Module, x: torch.Tensor, **kwargs: Any) -> list[torch.Tensor]:
+    """Multi-scale features of any backbone honouring the contract.
+
+    Uses ``backbone.forward_features`` when the module has a classifier (standalone networks built
+    with ``num_classes``), else ``backbone(x)``. ``mask=`` (a boolean patch mask) is passed only to
+    backbones whose ``supports_patch_mask`` is true.
+    """
+    if "mask" in kwargs and (kwargs["mask"] is None or not getattr(_unwrap(backbone), "supports_patch_mask", False)):
+        kwargs.pop("mask")
+    fn = getattr(backbone, "forward_features", None)
+    if fn is None:
+        inner = _unwrap(backbone)
+        fn = getattr(inner, "forward_features", None) if inner is not backbone and getattr(inner, "num_classes", None) else None
+    out = fn(x, **kwargs) if fn is not None else backbone(x, **kwargs)
+    if isinstance(out, torch.Tensor):
+        return [out]
+    return list(out)
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    """The module inside DDP/compile wrappers."""
+    inner = getattr(module, "module", None)
+    if isinstance(inner, nn.Module):
+        return inner
+    return getattr(module, "_orig_mod", module)
+
+
+class Supernet(nn.Module):
+    """Base class of weight-sharing supernets.
+
+    ``forward(x, *, arch=None, mask=None) -> list[Tensor]`` returns multi-scale NCHW features
+    matching :attr:`feature_info`. Capabilities:
+
+    ``differentiable``
+        :meth:`arch_parameters` (mixing logits), :meth:`weight_parameters`, :meth:`discretize`
+        and :meth:`arch_weights` (softmaxed, for history and plots).
+    ``single_path``
+        :meth:`set_active` selects the sub-network used by later forwards (or pass ``arch=``);
+        weights are shared; :meth:`extract` may return a standalone sub-network.
+    ``patch_mask``
+        ``forward(x, mask=bool[B, H/p, W/p])`` hides the masked patches (token masking).
+    """
+
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    supports_patch_mask: bool = False
+    feature_info: FeatureInfo
+
+    def has(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+    # -- differentiable -------------------------------------------------------------------------
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """The architecture parameters (empty for supernets that are not differentiable)."""
+        return []
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        """Every parameter that is not an architecture parameter."""
+        arch_ids = {id(p) for p in self.arch_parameters()}
+        return [p for p in self.parameters() if id(p) not in arch_ids]
+
+    def discretize(self) -> Architecture:
+        """The architecture the current architecture parameters select."""
+        raise IncompatibleError(f"{type(self).__name__} is not differentiable: it has no discretize()")
+
+    def arch_weights(self) -> dict[str, torch.Tensor]:
+        """Softmaxed architecture weights by cell type, ``[edges, ops]`` each."""
+        return {}
+
+    def op_names(self) -> dict[str, Sequence[Any]]:
+        """Candidate operation names per cell type (columns of :meth:`arch_weights`); a cell type maps to
+        one list for all edges, or to a list of per-edge lists when edges have different op sets."""
+        return {}
+
+    # -- single path ----------------------------------------------------------------------------
+    def set_active(self, arch: Architecture | None) -> None:
+        """Select the sub-network later forwards use (``None`` for the full supernet where defined)."""
+        raise IncompatibleError(f"{type(self).__name__} is not single-path: it has no set_active()")
+
+    def extract(self, arch: Architecture) -> nn.Module:
+        """A standalone network for ``arch`` that inherits the shared weights."""
+        raise IncompatibleError(f"{type(self).__name__} cannot extract standalone sub-networks")
+
+
+class Objective(nn.Module):
+    """Base class of objectives. An objective owns its heads and batch transforms.
+
+    Call :meth:`setup` once with the backbone's ``feature_info`` before :meth:`loss`/:meth:`score`.
+    ``loss`` is differentiable and drives training; ``score`` is a label-free quality estimate
+    (higher is better) that is repeatable: any randomness (masks, rotations, permutations) comes
+    from a fixed seed.
+    """
+
+    requires_labels: ClassVar[bool] = False
+    registered_name: str = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every objective gets the same guard rails: set up before use, labels when required.
+        super().__init_subclass__(**kwargs)
+        for meth in ("loss", "score"):
+            fn = cls.__dict__.get(meth)
+            if fn is not None and not getattr(fn, "_nas_guarded", False):
+                setattr(cls, meth, _guard(fn, meth))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._feature_info: FeatureInfo | None = None
+        self.in_chans = 3
+        self.img_size = 32
+
+    @property
+    def is_setup(self) -> bool:
+        return self._feature_info is not None
+
+    @property
+    def feature_info(self) -> FeatureInfo:
+        if self._feature_info is None:
+            raise NasError(
+                f"objective '{self.registered_name or type(self).__name__}' is not set up: call "
+                f"objective.setup(backbone.feature_info, in_chans=..., img_size=...) first"
+            )
+        return self._feature_info
+
+    def setup(self, feature_info: FeatureInfo | Sequence[Mapping[str, Any]], in_chans: int = 3, img_size: int = 32) -> None:
+        """Build heads/decoders for a backbone described by ``feature_info`` (subclasses extend this)."""
+        self._feature_info = FeatureInfo.coerce(feature_info)
+        self.in_chans = int(in_chans)
+        self.img_size = int(img_size)
+        self.build_heads(self._feature_info)
+
+    def build_heads(self, feature_info: FeatureInfo) -> None:
+        """Create the heads for ``feature_info`` (override; called by :meth:`setup`)."""
+
+    @abc.abstractmethod
+    def loss(self, backbone: nn.Module, images: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        """A scalar training loss."""
+
+    @abc.abstractmethod
+    def score(self, backbone: nn.Module, images: torch.Tensor) -> float:
+        """A repeatable label-free quality estimate; higher is better."""
+
+    def pretext_targets(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(inputs, class indices) of a classification pretext task, when the objective has one.
+
+        Proxies that need classes (jacov, epe_nas) use these when no labels are given.
+        """
+        return None
+
+    @property
+    def num_pretext_classes(self) -> int | None:
+        return None
+
+
+def _guard(fn: Callable[..., Any], meth: str) -> Callable[..., Any]:
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(self: Objective, backbone: nn.Module, images: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        if self._feature_info is None:
+            name = self.registered_name or type(self).__name__
+            raise NasError(
+                f"objective '{name}' is not set up: call objective.setup(backbone.feature_info, in_chans=..., "
+                f"img_size=...) before {meth}()"
+            )
+        if meth == "loss" and self.requires_labels:
+            targets = args[0] if args else kwargs.get("targets")
+            if targets is None:
+                name = self.registered_name or type(self).__name__
+                raise NasError(
+                    f"objective '{name}' needs labels (targets) but got none; it is a supervised baseline. Pass "
+                    f"labelled data (labels=True) or choose a label-free objective"
+                )
+        return fn(self, backbone, images, *args, **kwargs)
+
+    wrapper._nas_guarded = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+class Proxy(abc.ABC):
+    """Base class of zero-cost proxies: ``score(net, images, targets=None, loss_fn=None) -> float``.
+
+    ``net`` is a standalone network from ``space.build(arch, num_classes=...)``. A proxy that needs a
+    loss uses cross-entropy with ``targets`` when given, else ``loss_fn`` (label-free, from the
+    objective). It never leaves the network modified.
+    """
+
+    higher_is_better: ClassVar[bool] = True
+    needs_targets: ClassVar[bool] = False
+    needs_loss: ClassVar[bool] = False
+    data_free: ClassVar[bool] = False
+    registered_name: str = ""
+
+    @abc.abstractmethod
+    def score(
+        self,
+        net: nn.Module,
+        images: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        *,
+        loss_fn: LossFn | None = None,
+    ) -> float:
+        """Score one network."""
+
+
+class Strategy(abc.ABC):
+    """Base class of search strategies.
+
+    ``needs`` maps each evaluator kind the strategy accepts (``"objective"``, ``"proxy"``,
+    ``"table"``) to the capabilities it then requires of the space (``"differentiable"``,
+    ``"single_path"``, ``"enumerable"``). :func:`check_compatible` reads it before any compute.
+    """
+
+    needs: ClassVar[Mapping[str, frozenset[str]]] = {}
+    registered_name: str = ""
+
+    def requirements(self, evaluator_kind: str) -> frozenset[str]:
+        return frozenset(self.needs.get(evaluator_kind, frozenset()))
+
+    def config(self) -> dict[str, Any]:
+        """Options that rebuild this strategy (saved with results)."""
+        return {}
+
+    @abc.abstractmethod
+    def run(
+        self,
+        space: SearchSpace,
+        evaluator: Objective | Proxy | BenchmarkTable | None,
+        data: ImageData | None,
+        context: RunContext,
+    ) -> SearchResult:
+        """Search ``space`` and return the result."""
+
+
+def evaluator_kind(evaluator: Any) -> str:
+    """``"objective"``, ``"proxy"``, ``"table"`` or ``"none"``."""
+    from ._table import BenchmarkTable
+
+    if evaluator is None:
+        return "none"
+    if isinstance(evaluator, Objective):
+        return "objective"
+    if isinstance(evaluator, Proxy):
+        return "proxy"
+    if isinstance(evaluator, BenchmarkTable):
+        return "table"
+    raise TypeError(
+        f"an evaluator is an Objective, a Proxy or a BenchmarkTable, got {type(evaluator).__name__}"
+    )
+
+
+def _name(obj: Any) -> str:
+    return getattr(obj, "registered_name", "") or type(obj).__name__
+
+
+def check_compatible(
+    strategy: Strategy,
+    space: SearchSpace,
+    evaluator: Any = None,
+    *,
+    has_labels: bool | None = None,
+) -> None:
+    """Raise :class:`IncompatibleError` (before any compute) when the combination cannot run.
+
+    The message names what is missing and the registered alternatives that would work.
+    """
+    kind = evaluator_kind(evaluator)
+    sname, spname = _name(strategy), _name(space)
+    if strategy.needs and kind not in strategy.needs:
+        accepted = " or ".join(f"an {k}" if k[0] in "aeio" else f"a {k}" for k in sorted(strategy.needs))
+        raise IncompatibleError(
+            f"strategy '{sname}' needs {accepted} to rank architectures, but got "
+            f"{'nothing' if kind == 'none' else f'a {kind}'}."
+            + _alternatives_for_evaluator(kind, space)
+        )
+    missing = sorted(strategy.requirements(kind) - set(space.capabilities))
+    if missing:
+        raise IncompatibleError(
+            f"strategy '{sname}' with {'an' if kind[0] in 'aeio' else 'a'} {kind} needs a space whose supernet is "
+            f"{' and '.join(missing)}, but space '{spname}' offers "
+            f"{', '.join(sorted(space.capabilities)) or 'no supernet capability'}."
+            + _alternatives(kind, space, strategy)
+        )
+    if isinstance(evaluator, Objective) and evaluator.requires_labels and has_labels is False:
+        raise IncompatibleError(
+            f"objective '{_name(evaluator)}' needs labels, but this search is label-free (the data has no labels). "
+            f"Choose a label-free objective ("
+            + ", ".join(_label_free_objectives())
+            + ") or pass labelled data (labels=True)."
+        )
+
+
+def _registry(kind: str) -> Any:
+    from ._plugins import get_plugin_manager
+
+    return get_plugin_manager().registry(kind)
+
+
+def _alternatives(kind: str, space: SearchSpace, strategy: Strategy) -> str:
+    caps = set(space.capabilities)
+    good_strats = []
+    for e in _registry("strategy"):
+        needs = e.metadata.get("needs") or {}
+        if kind in needs and set(needs[kind]) <= caps:
+            good_strats.append(e.name)
+    need = strategy.requirements(kind)
+    good_spaces = [e.name for e in _registry("space") if need <= set(e.metadata.get("capabilities") or ())]
+    out = ""
+    if good_strats:
+        out += f" Strategies that work on '{_name(space)}' with {'an' if kind[0] in 'aeio' else 'a'} {kind}: {', '.join(good_strats)}."
+    if good_spaces:
+        out += f" Spaces that work with '{_name(strategy)}': {', '.join(good_spaces)}."
+    if not out:
+        out = " No installed strategy or space fits; see `nas plugins`."
+    return out
+
+
+def _alternatives_for_evaluator(kind: str, space: SearchSpace) -> str:
+    caps = set(space.capabilities)
+    good = []
+    for e in _registry("strategy"):
+        needs = e.metadata.get("needs") or {}
+        if kind in needs and set(needs[kind]) <= caps:
+            good.append(e.name)
+    if good:
+        return f" Strategies that accept {'an' if kind[0] in 'aeio' else 'a'} {kind} on '{_name(space)}': {', '.join(good)}."
+    return ""
+
+
+def _label_free_objectives() -> list[str]:
+    names = [e.name for e in _registry("objective") if not e.metadata.get("requires_labels", False)]
+    return names or ["install nas-objectives for mim, rotation, colorization, jigsaw, distill"]

@@ -1,0 +1,73 @@
+"""Exceptions of the ecosystem. Every message names the cause and the fix."""
+
+from __future__ import annotations
+
+__all__ = [
+    "NasError",
+    "UnknownNameError",
+    "RegistryClashError",
+    "ConfigError",
+    "IncompatibleError",
+    "ArchitectureError",
+    "NonFiniteError",
+    "CheckpointError",
+    "DataError",
+    "PluginError",
+]
+
+
+class NasError(Exception):
+    """Base class of every error raised by the ecosystem."""
+
+
+class UnknownNameError(NasError, KeyError):
+    """An unknown space/objective/strategy/proxy name.
+
+    A ``KeyError`` subclass (so ``except KeyError`` keeps working) whose ``str`` is the readable
+    message rather than ``KeyError``'s quoted repr.
+    """
+
+    def __init__(self, message: str, *, kind: str = "", name: str = "", suggestions: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.name = name
+        self.suggestions = suggestions
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class RegistryClashError(NasError, ValueError):
+    """Two plugins registered the same name (or alias) for the same kind."""
+
+
+class ConfigError(NasError, ValueError):
+    """An invalid option or value; the message gives the full path of the option."""
+
+
+class IncompatibleError(NasError, ValueError):
+    """A combination that cannot work (e.g. DARTS on a space without a differentiable supernet).
+
+    Raised before any compute, with the compatible alternatives in the message.
+    """
+
+
+class ArchitectureError(NasError, ValueError):
+    """A malformed architecture string, genotype or encoding; the message points at the bad part."""
+
+
+class NonFiniteError(NasError, FloatingPointError):
+    """A loss or score became NaN or infinite. The run stops; the last good checkpoint is kept."""
+
+
+class CheckpointError(NasError, RuntimeError):
+    """A checkpoint that cannot be read, or that belongs to a different run configuration."""
+
+
+class DataError(NasError, ValueError):
+    """Unreadable data: the message names the file or dataset and what to do."""
+
+
+class PluginError(NasError, RuntimeError):
+    """A plugin misbehaved (bad hook name, failing registration hook, ...)."""

@@ -1,0 +1,1 @@
+"""Built-in subcommands of the ``nas`` command line (each imported only when it runs)."""

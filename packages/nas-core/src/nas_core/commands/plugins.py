@@ -1,0 +1,65 @@
+"""``nas plugins``: every plugin, its distribution and version, what it registered, what failed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from types import SimpleNamespace
+
+from .._plugins import get_plugin_manager
+from .._registry import KINDS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    parser.add_argument("--names", action="store_true", help="also list every registered name with its summary")
+
+
+def run(args: argparse.Namespace) -> int:
+    pm = get_plugin_manager()
+    infos = pm.plugins_info()
+    if args.json:
+        out = []
+        for i in infos:
+            out.append(
+                {
+                    "name": i.name,
+                    "module": i.module,
+                    "dist": i.dist,
+                    "version": i.version,
+                    "source": i.source,
+                    "status": "blocked" if i.blocked else ("failed" if i.error else "ok"),
+                    "error": i.error,
+                    "registered": i.registered,
+                    "hooks": i.hooks,
+                }
+            )
+        json.dump(out, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    for i in infos:
+        dist = f"{i.dist} {i.version}" if i.dist else "(no distribution)"
+        status = "blocked" if i.blocked else ("FAILED" if i.error else "ok")
+        print(f"{i.name:<14} {dist:<28} {status:<8} {i.module}")
+        if i.error:
+            print(f"    error: {i.error}")
+        for kind in KINDS:
+            names = i.registered.get(kind)
+            if names:
+                print(f"    {kind + 's':<12} {', '.join(names)}")
+    if args.names:
+        print()
+        for kind in KINDS:
+            reg = pm.registry(kind)
+            if not len(reg):
+                continue
+            print(f"{kind}s:")
+            for e in reg:
+                alias = f" (aliases: {', '.join(e.aliases)})" if e.aliases else ""
+                print(f"  {e.name:<18} {e.summary}{alias}  [{e.origin.dist or e.origin.plugin}]")
+    failed = [i for i in infos if i.error]
+    return 1 if failed else 0
+
+
+COMMAND = SimpleNamespace(add_arguments=add_arguments, run=run)
