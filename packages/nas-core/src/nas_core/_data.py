@@ -68,7 +68,7 @@ def _to_rgb_size(images: torch.Tensor, size: int) -> torch.Tensor:
     if images.shape[-2:] != (size, size):
         shrink = images.shape[-1] > size or images.shape[-2] > size
         images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)
-    return images.clamp_(0.0, 1.0).contiguous()
+    return images.clamp(0.0, 1.0).contiguous()
 
 
 class TensorImages(ImageData):
