@@ -10,6 +10,8 @@ from types import SimpleNamespace
 from .._plugins import get_plugin_manager
 from .._registry import KINDS
 
+PLURAL = {"space": "spaces", "objective": "objectives", "strategy": "strategies", "proxy": "proxies", "command": "commands"}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -47,14 +49,14 @@ def run(args: argparse.Namespace) -> int:
         for kind in KINDS:
             names = i.registered.get(kind)
             if names:
-                print(f"    {kind + 's':<12} {', '.join(names)}")
+                print(f"    {PLURAL[kind]:<12} {', '.join(names)}")
     if args.names:
         print()
         for kind in KINDS:
             reg = pm.registry(kind)
             if not len(reg):
                 continue
-            print(f"{kind}s:")
+            print(f"{PLURAL[kind]}:")
             for e in reg:
                 alias = f" (aliases: {', '.join(e.aliases)})" if e.aliases else ""
                 print(f"  {e.name:<18} {e.summary}{alias}  [{e.origin.dist or e.origin.plugin}]")

@@ -1,0 +1,1 @@
+pytest_plugins = ["nas_core.testing.pytest_plugin"]
