@@ -1,0 +1,44 @@
+"""nas-spaces: NAS-Bench-201, the DARTS family (S0-S4, PC-DARTS) and an AutoFormer-style ViT supernet.
+
+Spaces register through the ``nas`` entry point and are created by name::
+
+    from nas_core import create_space
+
+    space = create_space("nb201")
+    arch = space.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
+    net = space.build(arch, num_classes=10)
+
+Importing this package imports torch; the plugin module (``nas_spaces.plugin``) does not.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .__about__ import __version__
+
+_LAZY = {
+    "NB201_OPS": "._nb201",
+    "NB201_EDGES": "._nb201",
+    "NB201Arch": "._nb201",
+    "NB201Space": "._nb201",
+    "NB201Network": "._nb201",
+    "NB201Supernet": "._nb201",
+    "nb201_cost": "._nb201",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nas_spaces' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,42 @@
+"""The nas-core contract suite over every space this package registers (timm style)."""
+
+from __future__ import annotations
+
+import pytest
+
+from nas_core import create_space, get_entry, list_spaces
+from nas_core.testing import check_space
+
+OURS = [n for n in list_spaces() if get_entry("space", n).origin.dist == "nas-spaces"]
+
+# tiny configurations so the whole suite runs in seconds on 2 CPU cores
+TINY = {
+    "nb201": dict(channels=4, num_cells=1),
+}
+
+
+def _tiny(name: str) -> dict:
+    for prefix, cfg in TINY.items():
+        if name == prefix or name.startswith(prefix + "_"):
+            return dict(cfg)
+    return dict(TINY.get(name.split("_")[0], {}))
+
+
+def test_every_family_is_registered():
+    assert {"nb201"} <= set(OURS)
+
+
+@pytest.mark.parametrize("name", OURS)
+def test_space_contract(name):
+    space = create_space(name, **_tiny(name))
+    img = 32 if name.startswith(("nb201", "darts")) else 32
+    check_space(space, img_size=img, samples=4)
+
+
+@pytest.mark.parametrize("name", OURS)
+def test_entry_metadata_matches_the_space(name):
+    entry = get_entry("space", name)
+    space = create_space(name, **_tiny(name))
+    assert set(entry.metadata["capabilities"]) == set(space.capabilities)
+    assert entry.summary and entry.metadata.get("paper")
+    assert create_space(name, **space.config()).config() == space.config()
