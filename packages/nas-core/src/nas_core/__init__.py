@@ -88,6 +88,11 @@ _LAZY = {
     "make_loader": "._data",
     "GlobalBatchSampler": "._data",
     "preserved_state": "._preserve",
+    # composition
+    "search": "._search",
+    "resolve_config": "._search",
+    "load_config": "._config",
+    "train_architecture": "._train",
 }
 
 __all__ = [
@@ -178,7 +183,10 @@ if TYPE_CHECKING:  # pragma: no cover
         make_loader,
         split_dataset,
     )
+    from ._config import load_config
     from ._preserve import preserved_state
+    from ._search import resolve_config, search
+    from ._train import train_architecture
     from ._runtime import (
         DistState,
         autocast,

@@ -174,6 +174,17 @@ class SearchSpace(abc.ABC):
             f"use sample() instead, or a strategy that does not enumerate"
         )
 
+    def graph(self, arch: Architecture) -> dict[str, list[tuple[str, str, str]]]:
+        """Edges ``(source, target, label)`` of each cell, for drawing (``nas show``).
+
+        The default derives one graph from :meth:`encode` (operations as node labels ``op<k>``); spaces override
+        it with named operations and one entry per cell type (``{"normal": [...], "reduce": [...]}``).
+        """
+        adj, ops = self.encode(arch)
+        names = [f"{i}:op{int(k)}" for i, k in enumerate(np.asarray(ops).argmax(-1))]
+        n = len(names)
+        return {"graph": [(names[i], names[j], "") for i in range(n) for j in range(n) if adj[i, j] > 0.5]}
+
     def config(self) -> dict[str, Any]:
         """Options that rebuild this space with ``create_space(name, **config)`` (saved in results)."""
         return {}

@@ -117,6 +117,8 @@ class RunContext:
         self.log_every = max(1, int(log_every))
         self.history: list[dict[str, Any]] = []
         self.result: Any = None
+        #: distribution versions of what the run uses (filled by nas_core.search; copied into the result)
+        self.versions: dict[str, str] = {}
         self._rngs: dict[str, np.random.Generator] = {}
         self._tgens: dict[str, torch.Generator] = {}
         self._started = False
@@ -166,7 +168,10 @@ class RunContext:
 
     def fingerprint(self) -> str:
         """A hash of the configuration that must not change across a resume."""
-        cfg = {k: v for k, v in self.config.items() if k not in ("resume", "run_dir", "progress", "device")}
+        volatile = ("resume", "run_dir", "progress", "device", "trackers", "pictures")
+        cfg = {k: v for k, v in self.config.items() if k not in volatile}
+        if isinstance(cfg.get("run"), Mapping):
+            cfg["run"] = {k: v for k, v in cfg["run"].items() if k not in volatile}
         return hashlib.sha256(json.dumps(_jsonable(cfg), sort_keys=True).encode()).hexdigest()[:16]
 
     # -- randomness -----------------------------------------------------------------------------
@@ -312,6 +317,8 @@ class RunContext:
     def finish(self, result: Any) -> Any:
         """Record the result, write ``result.json`` (main rank), call ``nas_run_end``; returns ``result``."""
         self.result = result
+        if self.versions and hasattr(result, "versions") and not result.versions:
+            result.versions = dict(self.versions)
         if self.run_dir is not None and self.is_main and hasattr(result, "save"):
             result.save(self.run_dir / RESULT_NAME)
         self.plugin_manager.nas_run_end(context=self, result=result)

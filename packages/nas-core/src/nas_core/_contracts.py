@@ -223,6 +223,9 @@ class Proxy(abc.ABC):
     needs_loss: ClassVar[bool] = False
     data_free: ClassVar[bool] = False
     registered_name: str = ""
+    #: the objective a loss-based proxy differentiates when neither targets nor ``loss_fn`` are given
+    #: (set by :func:`nas_core.search` when a run names both a proxy and an objective)
+    objective: Objective | None = None
 
     @abc.abstractmethod
     def score(

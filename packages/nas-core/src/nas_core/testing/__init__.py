@@ -39,6 +39,9 @@ from ._fakes import (
 )
 from ._shared import shared_data_dir
 
+#: a ready instance, so an entry point (`fake = "nas_core.testing:FAKE_PLUGIN"`) can load the fakes
+FAKE_PLUGIN = FakePlugin()
+
 __all__ = [
     "check_space",
     "check_objective",
@@ -60,4 +63,5 @@ __all__ = [
     "FakePlugin",
     "fake_images",
     "shared_data_dir",
+    "FAKE_PLUGIN",
 ]

@@ -1,0 +1,170 @@
+"""``nas search``: run a label-free search from the command line or a config file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from .._config import SECTIONS, apply_override, load_config, merge_config
+from .._errors import ConfigError
+from ._common import add_runtime_arguments, fmt_count, parse_sets, read_json
+
+#: what `nas search` runs with no arguments: a small label-free MIM + DARTS search on the embedded digits,
+#: a few minutes on a laptop CPU
+QUICKSTART: dict[str, Any] = {
+    "run": {"data": "digits", "limit": 512, "img_size": 32, "seed": 0},
+    "space": {"name": "nb201", "channels": 8, "num_cells": 1},
+    "objective": {"name": "mim"},
+    "strategy": {"name": "darts", "epochs": 3, "batch_size": 32},
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "With no arguments: a quick label-free search (MIM + DARTS on nb201, embedded digits). "
+        "Examples: nas search --space darts --objective rotation --strategy darts --epochs 50 --data ./images ; "
+        "nas search --config run.toml --set strategy.epochs=3 ; nas search --resume runs/<dir>"
+    )
+    parser.add_argument("--config", help="TOML/YAML run configuration; command-line options override it")
+    parser.add_argument("--space", help="search space name (see `nas plugins --names`)")
+    parser.add_argument("--objective", help="objective name (label-free: mim, rotation, colorization, jigsaw, distill)")
+    parser.add_argument("--strategy", help="strategy name (darts, evolution, gradient_ascent, random)")
+    parser.add_argument("--proxy", help="zero-cost proxy name, for proxy-driven strategies")
+    parser.add_argument("--data", help="image folder, embedded dataset (digits, photos) or torchvision name")
+    parser.add_argument("--img-size", type=int, help="image size (default 32)")
+    parser.add_argument("--limit", type=int, help="use only the first N images")
+    parser.add_argument("--epochs", type=int, help="strategy epochs (or generations)")
+    parser.add_argument("--table", help="benchmark table (JSON) for tabular fitness and the fitness-vs-accuracy plot")
+    parser.add_argument("--run-dir", help="run directory (default runs/<time>-<space>-<objective>-<strategy>)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its directory")
+    parser.add_argument("--track", action="append", default=[], help="experiment tracker (tensorboard); repeatable")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="any option: strategy.epochs=3, space.channels=8, seed=1")
+    add_runtime_arguments(parser)
+
+
+def _cli_config(args: argparse.Namespace) -> dict[str, Any]:
+    cfg: dict[str, Any] = {}
+    for sec in SECTIONS[1:]:
+        name = getattr(args, sec)
+        if name:
+            cfg[sec] = {"name": name}
+    for key, attr in (("data", "data"), ("img_size", "img_size"), ("limit", "limit"), ("table", "table"),
+                      ("run_dir", "run_dir"), ("seed", "seed"), ("device", "device"), ("precision", "precision")):
+        v = getattr(args, attr)
+        if v is not None:
+            cfg.setdefault("run", {})[key] = v
+    if args.epochs is not None:
+        cfg.setdefault("_flat", {})["epochs"] = args.epochs
+    if args.track:
+        cfg.setdefault("run", {})["trackers"] = list(args.track)
+    for k, v in parse_sets(args.set):
+        apply_override(cfg, k, v)
+    return cfg
+
+
+def _resume_config(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    path = run_dir / "config.json"
+    if not path.exists():
+        raise ConfigError(f"cannot resume '{run_dir}': it has no config.json (is it a run directory?)")
+    saved = {k: v for k, v in read_json(path).items() if not k.startswith("_")}
+    changed = [a for a in ("config", "space", "objective", "strategy", "proxy", "data", "epochs", "set", "table") if getattr(args, a)]
+    if changed:
+        raise ConfigError(
+            f"--resume continues the run exactly as configured; drop {', '.join('--' + c for c in changed)} "
+            f"(only --device and --no-progress may change)"
+        )
+    saved.setdefault("run", {})
+    saved["run"].update({"run_dir": str(run_dir), "resume": True})
+    if args.device:
+        saved["run"]["device"] = args.device
+    return saved
+
+
+def build_config(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
+    if args.resume:
+        return _resume_config(Path(args.resume), args), False
+    cli = _cli_config(args)
+    base = load_config(args.config) if args.config else {}
+    components_given = any(k in cli for k in SECTIONS[1:]) or any(k in base for k in SECTIONS[1:])
+    quick = not components_given and not args.config
+    cfg = merge_config(QUICKSTART if quick else {}, base)
+    cfg = merge_config(cfg, {k: v for k, v in cli.items() if k != "_flat"})
+    if "_flat" in cli:
+        cfg["_flat"] = cli["_flat"]
+    if not quick:
+        cfg.setdefault("space", {"name": "nb201"})
+        cfg.setdefault("strategy", {"name": "darts"})
+        if "objective" not in cfg and "proxy" not in cfg and not cfg.get("run", {}).get("table"):
+            cfg["objective"] = {"name": "mim"}
+    return cfg, quick
+
+
+def _default_run_dir(cfg: dict[str, Any]) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    ev = (cfg.get("objective") or cfg.get("proxy") or {"name": "table"})["name"]
+    return str(Path("runs") / f"{stamp}-{cfg['space']['name']}-{ev}-{cfg['strategy']['name']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._search import resolve_config, search
+
+    cfg, quick = build_config(args)
+    run_opts = dict(cfg.get("run", {}))
+    run_opts.setdefault("run_dir", _default_run_dir(cfg))
+    if args.no_progress:
+        run_opts["progress"] = False
+    elif run_opts.get("progress") is None:
+        run_opts["progress"] = sys.stderr.isatty()
+    opts = {sec: {k: v for k, v in (cfg.get(sec) or {}).items() if k != "name"} for sec in SECTIONS[1:]}
+    names = {sec: (cfg.get(sec) or {}).get("name") for sec in SECTIONS[1:]}
+    resolved = resolve_config(
+        names["space"], names["objective"], names["strategy"], names["proxy"],
+        space_options=opts["space"], objective_options=opts["objective"],
+        strategy_options=opts["strategy"], proxy_options=opts["proxy"],
+        **run_opts, **cfg.get("_flat", {}),
+    )
+    if quick:
+        print("nas search: no arguments given, running the quickstart search (MIM + DARTS on nb201, embedded digits);"
+              " see `nas search --help` for options", file=sys.stderr)
+    t0 = time.perf_counter()
+    result = search(config=resolved)
+    summarize(result, resolved, time.perf_counter() - t0)
+    return 0
+
+
+def summarize(result: Any, cfg: dict[str, Any], seconds: float) -> None:
+    run = cfg["run"]
+    rd = Path(run["run_dir"]) if run.get("run_dir") else None
+    lines = ["", "=" * 72, f"nas search finished in {seconds:.1f} s"]
+    ev = cfg.get("objective") or cfg.get("proxy") or {}
+    lines.append(f"  space      {cfg['space']['name']}   strategy {cfg['strategy']['name']}   "
+                 f"{'objective' if cfg.get('objective') else 'proxy'} {ev.get('name', '-')}")
+    lines.append(f"  best       {result.best}")
+    if result.cost:
+        lines.append(f"  cost       {fmt_count(result.cost.get('params'))} params, {fmt_count(result.cost.get('flops'))} FLOPs")
+    if result.candidates:
+        top = result.candidates[0]
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in list(top.scores.items())[:4] if isinstance(v, (int, float)))
+        if shown:
+            lines.append(f"  scores     {shown}")
+        lines.append(f"  evaluated  {len(result.candidates)} candidate(s)")
+    acc = (result.extra or {}).get("table_accuracy")
+    if acc is not None:
+        lines.append(f"  benchmark  {acc:.2f}% validation accuracy in the table")
+    if result.history:
+        last = result.history[-1]
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if isinstance(v, float))[:120]
+        lines.append(f"  last epoch {shown}")
+    if rd is not None:
+        pics = sorted(p.name for p in rd.glob("*.png"))
+        lines.append(f"  run dir    {rd}  ({', '.join(pics) or 'no pictures'})")
+        lines.append(f"  next       nas train {rd}   |   nas show {rd}")
+    lines.append("=" * 72)
+    print("\n".join(lines))
+
+
+COMMAND = SimpleNamespace(add_arguments=add_arguments, run=run)
