@@ -1,0 +1,664 @@
+"""UP-NAS (Huang et al., CVPR-W 2024): unified-proxy search by gradient ascent in an architecture
+embedding space.
+
+1. **Score** a set of architectures with M zero-cost proxies: computed through the registry on freshly
+   initialised networks (``create_proxy(name).score(space.build(arch, num_classes), images)``, cached on
+   disk as JSON keyed by space configuration, proxy, data and seed), or the published scores of a
+   :class:`nas_core.BenchmarkTable`.
+2. **Pretrain** an arch2vec variational graph autoencoder on the space's graph encodings (no scores needed).
+3. **Train** the multi-proxy estimator (MPE: 2 hidden Linear-BN-ReLU layers) on the frozen embeddings to
+   predict the M standardised (z-scored) proxy scores (MSE).
+4. **Combine** the predictions with the unified weights ``lambda`` (given, ``"sum"``, or fitted by the
+   ``unified`` proxy of nas-proxies against a table's accuracy): ``UP = sum_i lambda_i z_i``.
+5. **Search**: gradient ascent on the embedding (Adam, lr 1e-3) from several starts until the decoded
+   architecture turns invalid; the best decoded architectures (by predicted UP) are re-scored with the real
+   proxies (or the table) and ranked by their true UP. ``search="random"`` / ``"evolution"`` run the
+   UP-NAS table-6 baselines over the same estimator instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from nas_core import (
+    Architecture,
+    BenchmarkTable,
+    ConfigError,
+    DataError,
+    SearchResult,
+    SearchSpace,
+    Strategy,
+    UnknownNameError,
+    check_compatible,
+    evaluator_kind,
+)
+
+from ._common import (
+    CandidatePool,
+    Constraints,
+    TableFitness,
+    build_loss_fn,
+    first_images,
+    fingerprint,
+    make_result,
+    num_classes_for,
+    score_with_proxies,
+    seeded,
+    arch_seed,
+    space_name,
+)
+from ._vgae import ArchAutoencoder, GraphCodec, MultiProxyEstimator, train_autoencoder, train_estimator
+
+__all__ = ["GradientAscentSearch", "ProxyScoreCache", "UPNAS_PROXIES", "standardize", "unified_scores"]
+
+#: The 13 proxies UP-NAS combines (its table 1).
+UPNAS_PROXIES: tuple[str, ...] = (
+    "snip", "flops", "params", "l2_norm", "grasp", "grad_norm", "synflow", "jacov", "epe_nas", "zen", "fisher",
+    "plain", "nwot",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# scores
+# ---------------------------------------------------------------------------------------------
+def standardize(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column (mean, std) ignoring NaN; a constant or empty column gets std 1."""
+    mean = np.zeros(scores.shape[1])
+    std = np.ones(scores.shape[1])
+    for j in range(scores.shape[1]):
+        col = scores[:, j][np.isfinite(scores[:, j])]
+        if col.size:
+            mean[j] = col.mean()
+            s = col.std()
+            std[j] = s if s > 0 else 1.0
+    return mean, std
+
+
+def unified_scores(scores: np.ndarray, mean: np.ndarray, std: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``sum_i w_i z_i`` with ``z = (s - mean) / std``; a missing score counts as the mean (z = 0)."""
+    z = (scores - mean) / std
+    z = np.where(np.isfinite(z), z, 0.0)
+    return z @ weights
+
+
+def _proxy_config(proxy: Any) -> Any:
+    cfg = getattr(proxy, "config", None)
+    if callable(cfg):
+        try:
+            return cfg()
+        except Exception:  # noqa: BLE001
+            pass
+    return {k: v for k, v in sorted(vars(proxy).items()) if isinstance(v, (int, float, str, bool)) or v is None}
+
+
+class ProxyScoreCache:
+    """On-disk cache of proxy scores: one JSON file per (space configuration, proxy, data, seed, classes)
+    under ``directory``, mapping architecture strings to scores. Files are written atomically and merged,
+    so runs (and resumed runs) reuse each other's scores."""
+
+    def __init__(self, directory: str | Path | None, meta: Mapping[str, Any]):
+        self.directory = None if directory is None else Path(directory).expanduser()
+        self.meta = dict(meta)
+
+    def path(self, proxy: str, proxy_cfg: Any) -> Path | None:
+        if self.directory is None:
+            return None
+        key = fingerprint({**self.meta, "proxy": proxy, "proxy_config": proxy_cfg})
+        return self.directory / f"{proxy}-{key}.json"
+
+    def load(self, proxy: str, proxy_cfg: Any) -> dict[str, float]:
+        p = self.path(proxy, proxy_cfg)
+        if p is None or not p.exists():
+            return {}
+        try:
+            data = json.loads(p.read_text())
+            return {str(k): float(v) for k, v in data.get("scores", {}).items()}
+        except (OSError, ValueError, AttributeError):
+            return {}  # a corrupt cache file is ignored and rewritten
+
+    def save(self, proxy: str, proxy_cfg: Any, scores: Mapping[str, float]) -> None:
+        p = self.path(proxy, proxy_cfg)
+        if p is None:
+            return
+        merged = {**self.load(proxy, proxy_cfg), **{k: float(v) for k, v in scores.items()}}
+        payload = {"meta": {**self.meta, "proxy": proxy, "proxy_config": proxy_cfg}, "scores": merged}
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(payload, sort_keys=True, default=str))
+        os.replace(tmp, p)
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("NAS_CACHE_DIR", Path.home() / ".cache" / "nas")) / "proxy_scores"
+
+
+# ---------------------------------------------------------------------------------------------
+# the strategy
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class GradientAscentSearch(Strategy):
+    """UP-NAS: multi-proxy estimator over an arch2vec embedding, gradient ascent on the unified proxy."""
+
+    proxies: list[str] | None = None
+    weights: Any = "sum"
+    unified: dict[str, Any] | None = None
+    num_samples: int | None = None
+    pretrain_samples: int = 2000
+    cache_dir: str | None = None
+    proxy_batch_size: int = 64
+    num_classes: int | None = None
+    loss_objective: str | None = None
+    hidden_dim: int = 128
+    latent_dim: int = 16
+    gin_layers: int = 5
+    vgae_epochs: int = 10
+    vgae_batch_size: int = 32
+    vgae_lr: float = 1e-3
+    kl_weight: float = 0.005
+    mpe_hidden: int = 256
+    mpe_epochs: int = 70
+    mpe_batch_size: int = 16
+    mpe_lr: float = 1e-3
+    search: str = "gradient"
+    num_starts: int = 10
+    ascent_lr: float = 1e-3
+    max_steps: int = 1000
+    queries: int = 1500
+    population: int = 100
+    tournament: int = 10
+    rescore_top: int = 5
+    max_params: float | None = None
+    max_flops: float | None = None
+
+    needs: ClassVar[Mapping[str, frozenset[str]]] = {"none": frozenset(), "proxy": frozenset(), "table": frozenset()}
+    name: ClassVar[str] = "gradient_ascent"
+
+    def __post_init__(self) -> None:
+        if self.search not in ("gradient", "random", "evolution"):
+            raise ConfigError(f"strategy 'gradient_ascent': search must be gradient, random or evolution, got '{self.search}'")
+        for opt in ("num_starts", "max_steps", "queries", "rescore_top", "vgae_batch_size", "mpe_batch_size", "proxy_batch_size"):
+            if int(getattr(self, opt)) < 1:
+                raise ConfigError(f"strategy 'gradient_ascent': {opt} must be >= 1, got {getattr(self, opt)}")
+        if self.num_samples is not None and self.num_samples < 4:
+            raise ConfigError(f"strategy 'gradient_ascent': num_samples must be >= 4, got {self.num_samples}")
+        if not (isinstance(self.weights, (str, Mapping))):
+            raise ConfigError(
+                "strategy 'gradient_ascent': weights must be a {proxy: weight} mapping, 'sum' or 'fit', got "
+                f"{type(self.weights).__name__}"
+            )
+        if isinstance(self.weights, str) and self.weights not in ("sum", "fit"):
+            raise ConfigError(f"strategy 'gradient_ascent': weights must be a mapping, 'sum' or 'fit', got '{self.weights}'")
+        if self.population < 2 or self.tournament < 1:
+            raise ConfigError("strategy 'gradient_ascent': population must be >= 2 and tournament >= 1")
+
+    def config(self) -> dict[str, Any]:
+        cfg = asdict(self)
+        if isinstance(self.weights, Mapping):
+            cfg["weights"] = dict(self.weights)
+        return cfg
+
+    # -- proxies ----------------------------------------------------------------------------------
+    def _proxy_names(self, evaluator: Any, kind: str) -> list[str]:
+        if self.proxies:
+            return list(self.proxies)
+        if isinstance(self.weights, Mapping):
+            return list(self.weights)
+        uw = getattr(evaluator, "weights", None) if kind == "proxy" else None
+        if isinstance(uw, Mapping) and uw:
+            return [str(k) for k in uw]
+        if kind == "proxy":
+            return [getattr(evaluator, "registered_name", "") or type(evaluator).__name__]
+        if kind == "table":
+            return evaluator.proxy_names()
+        return list(UPNAS_PROXIES)
+
+    def _create_proxies(self, names: Sequence[str], evaluator: Any, kind: str) -> dict[str, Any]:
+        from nas_core import create_proxy
+
+        out: dict[str, Any] = {}
+        own = getattr(evaluator, "registered_name", "") if kind == "proxy" else ""
+        for n in names:
+            if kind == "proxy" and n == (own or type(evaluator).__name__) and not isinstance(getattr(evaluator, "weights", None), Mapping):
+                out[n] = evaluator
+                continue
+            try:
+                out[n] = create_proxy(n)
+            except UnknownNameError as exc:
+                raise ConfigError(
+                    f"strategy 'gradient_ascent': proxy '{n}' is not installed ({exc}). The UP-NAS proxies come with "
+                    f"nas-proxies (pip install nas-proxies); or pass proxies=[...] naming installed proxies, or a "
+                    f"BenchmarkTable to use published scores"
+                ) from exc
+        return out
+
+    def _weights(self, names: list[str], evaluator: Any, kind: str, scores: np.ndarray, accuracy: np.ndarray | None) -> np.ndarray:
+        w = self.weights
+        uw = getattr(evaluator, "weights", None) if kind == "proxy" else None
+        if isinstance(w, str) and w == "sum" and isinstance(uw, Mapping) and uw:
+            w = dict(uw)  # an evaluator that is a unified proxy brings its own weights
+        if isinstance(w, Mapping):
+            unknown = [k for k in w if k not in names]
+            if unknown:
+                raise ConfigError(
+                    f"strategy 'gradient_ascent': weights name proxies that are not scored: {', '.join(unknown)} "
+                    f"(scored: {', '.join(names)})"
+                )
+            return np.array([float(w.get(n, 0.0)) for n in names])
+        if w == "sum":
+            return np.ones(len(names))
+        # "fit": the unified proxy of nas-proxies fits the weights against accuracy
+        if accuracy is None:
+            raise ConfigError(
+                "strategy 'gradient_ascent': weights='fit' needs accuracies to fit against; pass a BenchmarkTable as "
+                "the evaluator, or give the weights as a {proxy: weight} mapping"
+            )
+        from nas_core import create_proxy
+
+        try:
+            unified = create_proxy("unified", **(self.unified or {}))
+        except UnknownNameError as exc:
+            raise ConfigError(
+                "strategy 'gradient_ascent': weights='fit' needs the 'unified' proxy from nas-proxies, which is not "
+                "installed (pip install nas-proxies); or pass weights={proxy: weight, ...} or weights='sum'"
+            ) from exc
+        finite = np.isfinite(scores).all(1) & np.isfinite(accuracy)
+        unified.fit({n: scores[finite, j] for j, n in enumerate(names)}, accuracy[finite])
+        fitted = dict(getattr(unified, "weights", {}) or {})
+        return np.array([float(fitted.get(n, 0.0)) for n in names])
+
+    # -- run --------------------------------------------------------------------------------------
+    def run(self, space: SearchSpace, evaluator: Any, data: Any, context: Any) -> SearchResult:
+        check_compatible(self, space, evaluator, has_labels=getattr(data, "has_labels", None))
+        kind = evaluator_kind(evaluator)
+        with context.lifecycle():
+            constraints = Constraints(space, self.max_params, self.max_flops)
+            names = self._proxy_names(evaluator, kind)
+            if not names:
+                raise ConfigError("strategy 'gradient_ascent': no proxy to score with (proxies=[...])")
+            table: TableFitness | None = None
+            if kind == "table":
+                missing = [n for n in names if n not in evaluator.proxy_names()]
+                if missing:
+                    raise ConfigError(
+                        f"strategy 'gradient_ascent': the table has no published '{missing[0]}' scores (it has: "
+                        f"{', '.join(evaluator.proxy_names())})"
+                    )
+                table = TableFitness(evaluator, space)
+                pool = CandidatePool(space, table.members)
+                scorer: Any = _TableScorer(table, names)
+            else:
+                pool = CandidatePool(space)
+                proxies = self._create_proxies(names, evaluator, kind)
+                scorer = self._proxy_scorer(space, proxies, data, context)
+            rng = context.rng("gradient_ascent/sample")
+            state = context.load_checkpoint() or {}
+
+            # 1. the scored set and the pretraining set ------------------------------------------------
+            if "scored" in state:
+                saved = json.loads(state["scored"])
+                scored = [space.parse(a) for a in saved["archs"]]
+                scores = np.array(saved["scores"], dtype=np.float64).reshape(len(scored), len(names))
+                pretrain = [space.parse(a) for a in saved["pretrain"]]
+            else:
+                scored = self._choose_scored(space, pool, rng)
+                scores = scorer(scored, context)
+                pretrain = self._choose_pretrain(space, pool, scored, rng)
+                context.log_epoch(0, {"phase": "scores", "scored": len(scored), "proxies": len(names)})
+                context.save_checkpoint({"scored": json.dumps({"archs": [str(a) for a in scored], "scores": scores.tolist(),
+                                                               "pretrain": [str(a) for a in pretrain]})})
+            scored_json = json.dumps({"archs": [str(a) for a in scored], "scores": scores.tolist(), "pretrain": [str(a) for a in pretrain]})
+            accuracy = np.array([table.row(a).val_accuracy for a in scored]) if table is not None else None
+            lam = self._weights(names, evaluator, kind, scores, accuracy)
+            mean, std = standardize(scores)
+
+            # 2. the autoencoder -------------------------------------------------------------------------
+            codec = GraphCodec(space, pretrain + scored)
+            graphs = codec.encode(pretrain)
+            with seeded(arch_seed(context.seed, "gradient_ascent/vgae")):
+                vgae = ArchAutoencoder(codec.num_nodes, codec.num_classes, hidden_dim=self.hidden_dim,
+                                       latent_dim=self.latent_dim, layers=self.gin_layers)
+                mpe = MultiProxyEstimator(vgae.embedding_dim, len(names), hidden_dim=self.mpe_hidden)
+            vgae_opt = torch.optim.Adam(vgae.parameters(), lr=self.vgae_lr)
+            mpe_opt = torch.optim.Adam(mpe.parameters(), lr=self.mpe_lr)
+            vgae_start = int(state.get("vgae_epoch", 0))
+            mpe_start = int(state.get("mpe_epoch", 0))
+            if "vgae" in state:
+                vgae.load_state_dict(state["vgae"])
+                vgae_opt.load_state_dict(state["vgae_opt"])
+            if "mpe" in state:
+                mpe.load_state_dict(state["mpe"])
+                mpe_opt.load_state_dict(state["mpe_opt"])
+
+            def ckpt(**extra: Any) -> None:
+                payload = {"scored": scored_json, "vgae": vgae.state_dict(), "vgae_opt": vgae_opt.state_dict(),
+                           "mpe": mpe.state_dict(), "mpe_opt": mpe_opt.state_dict(), **extra}
+                context.save_checkpoint(payload)
+
+            def vgae_epoch(epoch: int, metrics: dict[str, float]) -> None:
+                context.log_epoch(1 + epoch, {"phase": "autoencoder", **metrics})
+                ckpt(vgae_epoch=epoch + 1, mpe_epoch=0)
+
+            train_autoencoder(vgae, graphs, epochs=self.vgae_epochs, batch_size=self.vgae_batch_size, lr=self.vgae_lr,
+                              kl_weight=self.kl_weight, generator=context.torch_generator("gradient_ascent/vgae"),
+                              start_epoch=vgae_start, optimizer=vgae_opt, on_epoch=vgae_epoch)
+            vgae.eval()
+            for p in vgae.parameters():
+                p.requires_grad_(False)
+
+            # 3. the multi-proxy estimator --------------------------------------------------------------
+            with torch.no_grad():
+                sg = codec.encode(scored)
+                emb = vgae.embed(sg.adj, sg.ops)
+            targets = torch.from_numpy(((scores - mean) / std).astype(np.float32))
+
+            def mpe_epoch(epoch: int, metrics: dict[str, float]) -> None:
+                context.log_epoch(1 + self.vgae_epochs + epoch, {"phase": "estimator", **metrics})
+                ckpt(vgae_epoch=self.vgae_epochs, mpe_epoch=epoch + 1)
+
+            train_estimator(mpe, emb, targets, epochs=self.mpe_epochs, batch_size=self.mpe_batch_size, lr=self.mpe_lr,
+                            generator=context.torch_generator("gradient_ascent/mpe"), start_epoch=mpe_start,
+                            optimizer=mpe_opt, on_epoch=mpe_epoch)
+            mpe.eval()
+            lam_t = torch.tensor(lam, dtype=torch.float32)
+
+            def predict(archs: Sequence[Architecture]) -> np.ndarray:
+                with torch.no_grad():
+                    g = codec.encode(archs)
+                    return (mpe(vgae.embed(g.adj, g.ops)) @ lam_t).numpy().astype(np.float64)
+
+            # 4. search ----------------------------------------------------------------------------------
+            search_rng = context.rng("gradient_ascent/search")
+            if self.search == "gradient":
+                found, info = self._ascent(vgae, mpe, codec, lam_t, pool, constraints, search_rng, predict)
+            elif self.search == "random":
+                found, info = self._random(pool, constraints, search_rng, predict)
+            else:
+                found, info = self._evolution(pool, constraints, search_rng, predict)
+            if not found:
+                raise ConfigError(
+                    f"strategy 'gradient_ascent': the search found no valid feasible architecture "
+                    f"({constraints.describe()}); more steps/starts or looser constraints"
+                )
+            pred = predict(found)
+            order = sorted(range(len(found)), key=lambda i: (-pred[i], i))[: self.rescore_top]
+            top = [found[i] for i in order]
+            true = scorer(top, context)
+            true_up = unified_scores(true, mean, std, lam)
+            evaluated = []
+            for j, (a, i) in enumerate(zip(top, order)):
+                sc: dict[str, float] = {"fitness": float(true_up[j]), "predicted": float(pred[i])}
+                if table is not None:
+                    sc["val_accuracy"] = float(table.row(a).val_accuracy)
+                for k, n in enumerate(names):
+                    sc[n] = float(true[j, k])
+                evaluated.append((a, sc))
+                if context.is_main:
+                    context.candidate_evaluated(a, sc)
+            context.log_epoch(1 + self.vgae_epochs + self.mpe_epochs, {
+                "phase": "search", "search": self.search, "found": len(found),
+                "best_fitness": max(s["fitness"] for _, s in evaluated),
+            })
+            if "starts" in info and table is not None:
+                start_archs = [space.parse(s) for s in info["starts"]]
+                info["start_fitness"] = unified_scores(scorer(start_archs, context), mean, std, lam).tolist()
+            extra = {
+                "search": self.search,
+                "proxies": names,
+                "weights": dict(zip(names, lam.tolist())),
+                "mean": mean.tolist(),
+                "std": std.tolist(),
+                "scored": len(scored),
+                "queries": len(scored) + len(top),
+                "found": len(found),
+                "source": "table" if table is not None else "proxies",
+                **info,
+            }
+            proxy_name = getattr(evaluator, "registered_name", None) if kind == "proxy" else None
+            result = make_result(self, space, evaluated, context, kind=kind, evaluator_name=proxy_name, extra=extra)
+            return context.finish(result)
+
+    # -- pieces -----------------------------------------------------------------------------------
+    def _proxy_scorer(self, space: SearchSpace, proxies: dict[str, Any], data: Any, context: Any) -> Any:
+        images, targets = first_images(data, self.proxy_batch_size, context.seed)
+        objective = build_loss_fn(list(proxies.values()), has_targets=targets is not None,
+                                  loss_objective=self.loss_objective, what="strategy 'gradient_ascent'")
+        n_classes = num_classes_for(space, data, self.num_classes)
+        meta = {
+            "space": space_name(space),
+            "space_config": space.config(),
+            "data": fingerprint(images),
+            "targets": None if targets is None else fingerprint(targets),
+            "num_classes": n_classes,
+            "seed": context.seed,
+            "loss_objective": self.loss_objective,
+        }
+        cache_dir = default_cache_dir() if self.cache_dir is None else (None if self.cache_dir == "" else self.cache_dir)
+        cache = ProxyScoreCache(cache_dir, meta)
+        return _ProxyScorer(space, proxies, images, targets, objective, n_classes, cache)
+
+    def _choose_scored(self, space: SearchSpace, pool: CandidatePool, rng: np.random.Generator) -> list[Architecture]:
+        if pool.restricted:
+            assert pool.members is not None
+            n = self.num_samples if self.num_samples is not None else max(4, len(pool) // 2)
+            n = min(n, len(pool))
+            idx = rng.choice(len(pool), size=n, replace=False)
+            return [pool.members[int(i)] for i in sorted(idx.tolist())]
+        n = self.num_samples if self.num_samples is not None else 1000
+        return _unique_samples(space, n, rng)
+
+    def _choose_pretrain(self, space: SearchSpace, pool: CandidatePool, scored: list[Architecture], rng: np.random.Generator) -> list[Architecture]:
+        seen = {str(a): a for a in scored}
+        if pool.restricted and pool.members is not None:
+            for a in pool.members:
+                seen.setdefault(str(a), a)
+        extra = _unique_samples(space, self.pretrain_samples, rng, exclude=set(seen)) if self.pretrain_samples > 0 else []
+        for a in extra:
+            seen.setdefault(str(a), a)
+        return list(seen.values())
+
+    def _starts(self, pool: CandidatePool, constraints: Constraints, rng: np.random.Generator) -> list[Architecture]:
+        starts: list[Architecture] = []
+        taken: set[str] = set()
+        for _ in range(200 * self.num_starts):
+            if len(starts) >= self.num_starts:
+                break
+            a = constraints.sample(pool, rng, exclude=taken)
+            if a is None:
+                break
+            starts.append(a)
+            taken.add(str(a))
+        if not starts:
+            raise ConfigError(f"strategy 'gradient_ascent': no feasible start ({constraints.describe()})")
+        return starts
+
+    def _ascent(self, vgae: ArchAutoencoder, mpe: MultiProxyEstimator, codec: GraphCodec, lam: torch.Tensor,
+                pool: CandidatePool, constraints: Constraints, rng: np.random.Generator, predict: Any) -> tuple[list[Architecture], dict[str, Any]]:
+        starts = self._starts(pool, constraints, rng)
+        with torch.no_grad():
+            g = codec.encode(starts)
+            z = vgae.embed(g.adj, g.ops).clone()
+        z.requires_grad_(True)
+        opt = torch.optim.Adam([z], lr=self.ascent_lr)
+        active = np.ones(len(starts), bool)
+        last_key: list[bytes | None] = [None] * len(starts)
+        steps_valid = np.zeros(len(starts), int)
+        found: dict[str, Architecture] = {str(a): a for a in starts}  # the starts are valid by construction
+        step = 0
+        for step in range(self.max_steps + 1):
+            if step > 0:
+                opt.zero_grad(set_to_none=True)
+                loss = -(mpe(z) @ lam).sum()
+                loss.backward()
+                opt.step()
+            adj, ops = vgae.reconstruct(z.detach())
+            for s in np.flatnonzero(active):
+                key = adj[s].tobytes() + ops[s].tobytes()
+                if key == last_key[s]:
+                    steps_valid[s] = step
+                    continue
+                last_key[s] = key
+                arch = codec.decode(adj[s], ops[s])
+                if arch is None:
+                    active[s] = False
+                    continue
+                steps_valid[s] = step
+                if pool.restricted:
+                    arch = pool.nearest(arch, rng)
+                if constraints.ok(arch):
+                    found.setdefault(str(arch), arch)
+            if not active.any():
+                break
+        info = {
+            "starts": [str(a) for a in starts],
+            "start_predicted": predict(starts).tolist(),
+            "ascent_steps": steps_valid.tolist(),
+            "stopped_invalid": int((~active).sum()),
+            "steps_run": step,
+        }
+        return list(found.values()), info
+
+    def _random(self, pool: CandidatePool, constraints: Constraints, rng: np.random.Generator, predict: Any) -> tuple[list[Architecture], dict[str, Any]]:
+        limit = len(pool) if pool.restricted else self.queries
+        archs: dict[str, Architecture] = {}
+        for _ in range(50 * self.queries):
+            if len(archs) >= min(self.queries, limit):
+                break
+            a = constraints.sample(pool, rng, exclude=set(archs))
+            if a is None:
+                break
+            archs[str(a)] = a
+        return list(archs.values()), {"estimator_queries": len(archs)}
+
+    def _evolution(self, pool: CandidatePool, constraints: Constraints, rng: np.random.Generator, predict: Any) -> tuple[list[Architecture], dict[str, Any]]:
+        cache: dict[str, float] = {}
+
+        def fit(archs: list[Architecture]) -> list[float]:
+            new = [a for a in archs if str(a) not in cache]
+            if new:
+                for a, v in zip(new, predict(new)):
+                    cache[str(a)] = float(v)
+            return [cache[str(a)] for a in archs]
+
+        init: list[Architecture] = []
+        taken: set[str] = set()
+        for _ in range(self.population):
+            a = constraints.sample(pool, rng, exclude=taken)
+            if a is None:
+                break
+            init.append(a)
+            taken.add(str(a))
+        if not init:
+            return [], {"estimator_queries": 0}
+        fit(init)
+        queue = deque(init)
+        visited = {str(a): a for a in init}
+        queries = len(init)
+        while queries < self.queries:
+            members = list(queue)
+            pick = rng.choice(len(members), size=min(self.tournament, len(members)), replace=False)
+            parent = max((members[int(i)] for i in pick), key=lambda a: cache[str(a)])
+            child = None
+            for _ in range(20):
+                c = pool.mutate(parent, rng)
+                if constraints.ok(c):
+                    child = c
+                    break
+            if child is None:
+                queries += 1
+                continue
+            if str(child) not in cache:
+                queries += 1
+            fit([child])
+            visited.setdefault(str(child), child)
+            queue.append(child)
+            queue.popleft()
+        return list(visited.values()), {"estimator_queries": queries}
+
+
+def _unique_samples(space: SearchSpace, n: int, rng: np.random.Generator, exclude: set[str] | None = None) -> list[Architecture]:
+    exclude = set() if exclude is None else set(exclude)
+    out: dict[str, Architecture] = {}
+    if "enumerable" in space.capabilities:
+        # small spaces: draw without replacement from the enumeration when it is cheap enough
+        try:
+            everything = [a for a in space.enumerate()]
+        except Exception:  # noqa: BLE001
+            everything = []
+        if everything and len(everything) <= 200_000:
+            cands = [a for a in everything if str(a) not in exclude]
+            if not cands:
+                return []
+            idx = rng.permutation(len(cands))[: min(n, len(cands))]
+            return [cands[int(i)] for i in sorted(idx.tolist())]
+    misses = 0
+    while len(out) < n and misses < 50 * n + 1000:
+        a = space.sample(rng)
+        k = str(a)
+        if k in exclude or k in out:
+            misses += 1
+            continue
+        out[k] = a
+    return list(out.values())
+
+
+class _TableScorer:
+    """Published proxy scores from a benchmark table (NaN where a row lacks a proxy)."""
+
+    def __init__(self, table: TableFitness, names: Sequence[str]):
+        self.table, self.names = table, list(names)
+
+    def __call__(self, archs: Sequence[Architecture], context: Any) -> np.ndarray:
+        out = np.full((len(archs), len(self.names)), np.nan)
+        for i, a in enumerate(archs):
+            p = self.table.row(a).proxies
+            for j, n in enumerate(self.names):
+                v = p.get(n)
+                if v is not None and math.isfinite(v):
+                    out[i, j] = v
+        return out
+
+
+class _ProxyScorer:
+    """Proxy scores of freshly initialised networks, sharded across ranks and cached on disk."""
+
+    def __init__(self, space: SearchSpace, proxies: dict[str, Any], images: torch.Tensor, targets: torch.Tensor | None,
+                 objective: Any, num_classes: int, cache: ProxyScoreCache):
+        self.space, self.proxies = space, proxies
+        self.images, self.targets = images, targets
+        self.objective, self.num_classes, self.cache = objective, num_classes, cache
+        self.cfgs = {n: _proxy_config(p) for n, p in proxies.items()}
+
+    def __call__(self, archs: Sequence[Architecture], context: Any) -> np.ndarray:
+        names = list(self.proxies)
+        known = {n: self.cache.load(n, self.cfgs[n]) for n in names}
+        todo = [a for a in archs if any(str(a) not in known[n] for n in names)]
+        if todo:
+            images = context.to_device(self.images)
+            targets = None if self.targets is None else context.to_device(self.targets)
+            mine = context.shard(todo)
+            local = []
+            for a in context.progress(mine, total=len(mine), desc="proxy scores"):
+                missing = [n for n in names if str(a) not in known[n]]
+                vals = score_with_proxies([self.proxies[n] for n in missing], self.space, a, images, targets,
+                                          context=context, num_classes=self.num_classes, objective=self.objective,
+                                          seed=context.seed)
+                local.append((str(a), dict(zip(missing, vals))))
+            new: dict[str, dict[str, float]] = {n: {} for n in names}
+            for part in context.all_gather_object(local):
+                for key, vals in part:
+                    for n, v in vals.items():
+                        new[n][key] = float(v)
+            for n in names:
+                known[n].update(new[n])
+                if new[n] and context.is_main:
+                    self.cache.save(n, self.cfgs[n], new[n])
+        return np.array([[known[n][str(a)] for n in names] for a in archs], dtype=np.float64)
