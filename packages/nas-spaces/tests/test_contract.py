@@ -12,6 +12,7 @@ OURS = [n for n in list_spaces() if get_entry("space", n).origin.dist == "nas-sp
 # tiny configurations so the whole suite runs in seconds on 2 CPU cores
 TINY = {
     "nb201": dict(channels=4, num_cells=1),
+    "darts": dict(channels=4, layers=3, search_channels=4, search_layers=3),
 }
 
 
@@ -23,7 +24,7 @@ def _tiny(name: str) -> dict:
 
 
 def test_every_family_is_registered():
-    assert {"nb201"} <= set(OURS)
+    assert {"nb201", "darts", "darts_s1", "darts_s2", "darts_s3", "darts_s4"} <= set(OURS)
 
 
 @pytest.mark.parametrize("name", OURS)

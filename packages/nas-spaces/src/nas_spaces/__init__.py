@@ -26,6 +26,20 @@ _LAZY = {
     "NB201Network": "._nb201",
     "NB201Supernet": "._nb201",
     "nb201_cost": "._nb201",
+    "DartsArch": "._darts_arch",
+    "Genotype": "._darts_arch",
+    "GENOTYPES": "._darts_arch",
+    "DARTS_V1": "._darts_arch",
+    "DARTS_V2": "._darts_arch",
+    "PC_DARTS": "._darts_arch",
+    "PC_DARTS_IMAGENET": "._darts_arch",
+    "PDARTS": "._darts_arch",
+    "NASNET": "._darts_arch",
+    "AMOEBANET": "._darts_arch",
+    "PRESETS": "._darts_arch",
+    "DartsSpace": "._darts",
+    "DartsNetwork": "._darts",
+    "DartsSupernet": "._darts",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -19,3 +19,26 @@ def nas_register_spaces(registry: Any) -> None:
         capabilities=_BOTH | {"enumerable"},
         paper="Dong & Yang, NAS-Bench-201, ICLR 2020 (arXiv:2001.00326)",
     )
+    registry.add(
+        "darts",
+        "nas_spaces._darts:DartsSpace",
+        aliases=("darts_s0",),
+        summary="DARTS CNN cell space (S0, 8 ops, 14 edges, normal+reduce); PC-DARTS supernet option; CIFAR/ImageNet networks",
+        capabilities=_BOTH,
+        paper="Liu et al., DARTS, ICLR 2019 (arXiv:1806.09055); Xu et al., PC-DARTS, ICLR 2020 (arXiv:1907.05737)",
+    )
+    _rdarts = "Zela et al., Understanding and Robustifying DARTS, ICLR 2020 (arXiv:1909.09656)"
+    for preset, what in (
+        ("s1", "R-DARTS S1: a per-edge pair of ops (as released with the paper)"),
+        ("s2", "R-DARTS S2: skip_connect / sep_conv_3x3 on every edge"),
+        ("s3", "R-DARTS S3: none / skip_connect / sep_conv_3x3 on every edge"),
+        ("s4", "R-DARTS S4: noise / sep_conv_3x3 on every edge"),
+    ):
+        registry.add(
+            f"darts_{preset}",
+            "nas_spaces._darts:DartsSpace",
+            summary=what,
+            defaults={"preset": preset},
+            capabilities=_BOTH,
+            paper=_rdarts,
+        )
