@@ -13,6 +13,10 @@ OURS = [n for n in list_spaces() if get_entry("space", n).origin.dist == "nas-sp
 TINY = {
     "nb201": dict(channels=4, num_cells=1),
     "darts": dict(channels=4, layers=3, search_channels=4, search_layers=3),
+    "vit": dict(img_size=32, patch_size=4, embed_dims=[16, 24], depths=[2, 3], num_heads=[1, 2], mlp_ratios=[2.0, 3.0],
+                head_dim=8, feature_stages=2, num_classes=10),
+    "autoformer": dict(img_size=32, patch_size=4, embed_dims=[16, 24], depths=[2, 3], num_heads=[1, 2],
+                       mlp_ratios=[2.0, 3.0], head_dim=8, feature_stages=2, num_classes=10),
 }
 
 
@@ -24,14 +28,13 @@ def _tiny(name: str) -> dict:
 
 
 def test_every_family_is_registered():
-    assert {"nb201", "darts", "darts_s1", "darts_s2", "darts_s3", "darts_s4"} <= set(OURS)
+    assert {"nb201", "darts", "darts_s1", "darts_s2", "darts_s3", "darts_s4", "vit", "autoformer_tiny", "autoformer_small", "autoformer_base"} <= set(OURS)
 
 
 @pytest.mark.parametrize("name", OURS)
 def test_space_contract(name):
     space = create_space(name, **_tiny(name))
-    img = 32 if name.startswith(("nb201", "darts")) else 32
-    check_space(space, img_size=img, samples=4)
+    check_space(space, img_size=32, samples=4)
 
 
 @pytest.mark.parametrize("name", OURS)

@@ -40,6 +40,11 @@ _LAZY = {
     "DartsSpace": "._darts",
     "DartsNetwork": "._darts",
     "DartsSupernet": "._darts",
+    "VitArch": "._vit",
+    "VitSpace": "._vit",
+    "VitSupernet": "._vit",
+    "VitNetwork": "._vit",
+    "AUTOFORMER_PRESETS": "._vit",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -42,3 +42,20 @@ def nas_register_spaces(registry: Any) -> None:
             capabilities=_BOTH,
             paper=_rdarts,
         )
+    _autoformer = "Chen et al., AutoFormer, ICCV 2021 (arXiv:2107.00651); searched label-free by MaskTAS"
+    registry.add(
+        "vit",
+        "nas_spaces._vit:VitSpace",
+        summary="AutoFormer-style ViT supernet: elastic embed dim, depth, per-layer heads and MLP ratio (weight entanglement)",
+        capabilities=frozenset({"single_path", "patch_mask"}),
+        paper=_autoformer,
+    )
+    for preset in ("tiny", "small", "base"):
+        registry.add(
+            f"autoformer_{preset}",
+            "nas_spaces._vit:VitSpace",
+            summary=f"AutoFormer supernet-{preset} choice sets (ViT, 224x224, patch 16)",
+            defaults={"preset": preset},
+            capabilities=frozenset({"single_path", "patch_mask"}),
+            paper=_autoformer,
+        )
