@@ -275,8 +275,8 @@ def _coefs(d: int, seed: int, device: torch.device) -> torch.Tensor:
 def content_key(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """A 61-bit key per image from its content (``[B] int64``), identical on every device.
 
-    Pixels are quantised to 8 bits (so float noise below 1/510 does not change the key), then combined
-    by a seeded random linear hash modulo the Mersenne prime 2^61-1 (a universal hash family: two
+    Pixels are quantised to 8 bits (so images holding 8-bit data, values ``k/255``, keep their key under
+    float noise below 1/510, e.g. after a dtype round trip), then combined by a seeded random linear hash modulo the Mersenne prime 2^61-1 (a universal hash family: two
     different images collide with probability ~2^-61). Exact integer arithmetic: no overflow for images
     up to ~8M values.
     """

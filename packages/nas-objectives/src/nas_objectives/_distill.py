@@ -282,6 +282,8 @@ class Distill(MIM):
     :param teacher_checkpoint: weights for a teacher given by name (ours, ``{"model": ...}``,
         ``{"state_dict": ...}`` or a raw state dict).
     :param teacher_kwargs: extra options for ``timm.create_model``.
+    :param teacher_stage: which teacher stage gives its tokens (default the last; pick an earlier one when
+        a CNN teacher's last stage is too coarse for the images, e.g. 1x1 on 32x32 inputs).
     :param mask_ratio: MaskTAS default 0.9.
     :param beta: weight of the feature-prediction term.
     :param tau: temperature of the relation maps.
@@ -304,6 +306,7 @@ class Distill(MIM):
         teacher: str | nn.Module = DEFAULT_TEACHER,
         teacher_checkpoint: str | None = None,
         teacher_kwargs: dict[str, Any] | None = None,
+        teacher_stage: int = -1,
         mask_ratio: float = 0.9,
         patch_size: int | None = None,
         beta: float = 1.0,
@@ -340,6 +343,7 @@ class Distill(MIM):
         object.__setattr__(self, "_teacher_spec", teacher)
         self.teacher_checkpoint = teacher_checkpoint
         self.teacher_kwargs = dict(teacher_kwargs or {})
+        self.teacher_stage = int(teacher_stage)
         self.beta = float(beta)
         self.tau = float(tau)
         self.normalize_tokens = bool(normalize_tokens)
@@ -366,7 +370,13 @@ class Distill(MIM):
                 built = copy.deepcopy(built)  # never freeze the caller's module in place
             self.teacher = _freeze(built)
         t_fi = feature_info_of(self.teacher, self.img_size, self.in_chans)
-        cs, ct = feature_info.channels()[-1], t_fi.channels()[-1]
+        try:
+            ct = t_fi.channels()[self.teacher_stage]
+        except IndexError as exc:
+            raise ConfigError(
+                f"objective '{self._name()}': teacher_stage={self.teacher_stage} but the teacher has {len(t_fi)} stages"
+            ) from exc
+        cs = feature_info.channels()[-1]
         hidden = int(self.projector_hidden or max(cs, ct))
         self.projector = nn.Sequential(nn.Linear(cs, hidden), nn.GELU(), nn.Linear(hidden, ct))
         self._teacher_cache.clear()
@@ -381,7 +391,7 @@ class Distill(MIM):
     # -- teacher -----------------------------------------------------------------------------------
     @torch.no_grad()
     def _teacher_last(self, x: torch.Tensor, mask: torch.Tensor, patch: int) -> torch.Tensor:
-        return masked_forward(self.teacher, x, mask, patch, None)[-1]
+        return masked_forward(self.teacher, x, mask, patch, None)[self.teacher_stage]
 
     def _visible(self, mask: torch.Tensor, patch: int) -> torch.Tensor:
         return ~mask_to_pixels(mask, patch)
@@ -557,7 +567,7 @@ def pretrain_teacher(
                 value.backward()
                 opt.step()
                 sched.step()
-                history.append(float(value))
+                history.append(value.item())
                 if callback is not None:
                     callback(step, history[-1])
                 if log_every and step % log_every == 0:
