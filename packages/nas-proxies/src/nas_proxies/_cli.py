@@ -1,0 +1,260 @@
+"""``nas proxies``: score sampled architectures of a space with zero-cost proxies, write a CSV table, a
+JSON summary and a correlation plot (proxy vs accuracy with a benchmark table, else proxy vs proxy)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+__all__ = ["COMMAND", "add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--space", default="nb201", help="registered space to sample from (default nb201)")
+    parser.add_argument("--sample", type=int, default=100, help="number of distinct architectures (default 100)")
+    parser.add_argument("--proxies", default=None, help="comma-separated proxy names (default: all thirteen)")
+    parser.add_argument(
+        "--data", default="digits", help="digits | photos | random (Gaussian inputs) | an image folder or dataset name"
+    )
+    parser.add_argument("--batch", type=int, default=64, help="images per network (default 64)")
+    parser.add_argument("--img-size", type=int, default=32, help="image size (default 32)")
+    parser.add_argument("--num-classes", type=int, default=10, help="classifier size of the built networks (default 10)")
+    parser.add_argument("--labels", action="store_true", help="supervised form: cross-entropy on the data's labels")
+    parser.add_argument(
+        "--objective",
+        default=None,
+        help="label-free loss from this registered objective (e.g. rotation); default: k-means pseudo-classes",
+    )
+    parser.add_argument("--table", default=None, help="benchmark table JSON: sample its architectures, add accuracy")
+    parser.add_argument("--unified", default=None, help="also add the unified proxy with this preset (e.g. weighted)")
+    parser.add_argument("--out", default="proxies-out", help="output directory (default proxies-out)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of sampling, weights, data and proxies")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 | mps ...")
+    parser.add_argument(
+        "-o", "--space-option", action="append", default=[], metavar="KEY=VALUE", help="space option, e.g. -o channels=8"
+    )
+
+
+def _parse_options(items: list[str]) -> dict[str, Any]:
+    from nas_core import ConfigError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"space option {item!r} must read KEY=VALUE (e.g. channels=8)")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def _sample_archs(space: Any, n: int, rng: Any, table: Any) -> list[Any]:
+    from nas_core import ConfigError
+
+    if n < 1:
+        raise ConfigError(f"--sample must be >= 1, got {n}")
+    if table is not None:
+        pool = table.archs()
+        idx = rng.choice(len(pool), size=min(n, len(pool)), replace=False)
+        return [space.parse(pool[int(i)]) for i in idx]
+    archs: dict[str, Any] = {}
+    for _ in range(50 * n):
+        a = space.sample(rng)
+        archs.setdefault(str(a), a)
+        if len(archs) >= n:
+            break
+    return list(archs.values())
+
+
+def _images(args: argparse.Namespace) -> tuple[Any, Any]:
+    import torch
+    from nas_core import ConfigError, load_data
+
+    if args.batch < 2:
+        raise ConfigError(f"--batch must be >= 2 (correlation-based proxies compare images), got {args.batch}")
+    if args.data == "random":
+        if args.labels:
+            raise ConfigError("--labels needs labelled data (digits); random inputs have none")
+        g = torch.Generator().manual_seed(args.seed)
+        return torch.randn(args.batch, 3, args.img_size, args.img_size, generator=g), None
+    data = load_data(args.data, img_size=args.img_size, labels=args.labels)
+    g = torch.Generator().manual_seed(args.seed)
+    idx = torch.randperm(len(data), generator=g)[: args.batch].tolist()
+    items = [data[i] for i in idx]
+    if args.labels:
+        return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items])
+    return torch.stack(items), None
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+    from nas_core import BenchmarkTable, create_space, select_device
+    from tqdm import tqdm
+
+    from ._engine import score_all
+    from ._objective import objective_loss
+    from ._unified import UnifiedProxy, kendall_tau
+    from ._utils import PROXY_NAMES, pseudo_targets
+
+    names = [p.strip() for p in args.proxies.split(",")] if args.proxies else list(PROXY_NAMES)
+    space = create_space(args.space, **_parse_options(args.space_option))
+    table = BenchmarkTable.load(args.table) if args.table else None
+    rng = np.random.default_rng(args.seed)
+    archs = _sample_archs(space, args.sample, rng, table)
+    device = select_device(args.device)
+    images, targets = _images(args)
+    images = images.to(device)
+    loss_fn = None
+    if targets is not None:
+        targets = targets.to(device)
+        how = "supervised (the data's labels)"
+    elif args.objective:
+        how = f"label-free (loss of objective '{args.objective}')"
+    else:
+        targets = pseudo_targets(images, args.num_classes, seed=args.seed)
+        how = f"label-free (cross-entropy on {int(targets.max()) + 1} k-means pseudo-classes of the batch)"
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    print(
+        f"nas proxies: {len(archs)} architectures of '{args.space}', {len(names)} proxies, {args.data} x{args.batch} "
+        f"at {args.img_size}px on {device}; {how}",
+        file=sys.stderr,
+    )
+    rows: list[dict[str, Any]] = []
+    for arch in tqdm(archs, desc="scoring", disable=not sys.stderr.isatty()):
+        torch.manual_seed(args.seed)
+        net = space.build(arch, num_classes=args.num_classes).to(device)
+        if args.objective and loss_fn is None:
+            loss_fn = objective_loss(args.objective, net, img_size=args.img_size, seed=args.seed)
+        t0 = time.perf_counter()
+        scores = score_all(net, images, targets, names, loss_fn=loss_fn, arch=arch, errors="skip", seed=args.seed)
+        row: dict[str, Any] = {"arch": str(arch)}
+        if table is not None:
+            row["val_accuracy"] = table.accuracy(arch)
+        row.update({p: scores.get(p, float("nan")) for p in names})
+        row["time_s"] = round(time.perf_counter() - t0, 4)
+        row["errors"] = " | ".join(scores.errors.values())
+        rows.append(row)
+    columns = list(names)
+    if args.unified:
+        up = UnifiedProxy(preset=args.unified)
+        missing = [p for p in up.proxies if p not in names]
+        if missing:
+            print(f"nas proxies: --unified {args.unified} needs {', '.join(missing)} too; not added", file=sys.stderr)
+        else:
+            combined = up.combine({p: [r[p] for r in rows] for p in up.proxies})
+            for r, v in zip(rows, combined):
+                r["unified"] = float(v)
+            columns.append("unified")
+    order = ["arch", *(["val_accuracy"] if table is not None else []), *columns, "time_s", "errors"]
+    rows = [{k: r[k] for k in order} for r in rows]
+    _write_csv(out_dir / "proxies.csv", rows)
+    summary: dict[str, Any] = {
+        "space": args.space,
+        "space_config": space.config(),
+        "n": len(rows),
+        "data": args.data,
+        "loss": how,
+        "seed": args.seed,
+        "undefined": {p: sum(1 for r in rows if not math.isfinite(r[p])) for p in columns},
+    }
+    if table is not None:
+        acc = [r["val_accuracy"] for r in rows]
+        summary["kendall_tau"] = {p: kendall_tau([r[p] for r in rows], acc) for p in columns}
+        _plot_vs_accuracy(out_dir / "correlation.png", rows, columns, summary["kendall_tau"])
+        print("proxy          Kendall tau vs accuracy")
+        for p in columns:
+            print(f"  {p:<12} {summary['kendall_tau'][p]:+.3f}")
+    else:
+        summary["spearman"] = _spearman_matrix(rows, columns)
+        _plot_heatmap(out_dir / "correlation.png", summary["spearman"], columns)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    print(f"wrote {out_dir / 'proxies.csv'}, {out_dir / 'summary.json'} and {out_dir / 'correlation.png'}")
+    return 0
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    cols = list(rows[0]) if rows else ["arch"]
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()})
+
+
+def _spearman_matrix(rows: list[dict[str, Any]], cols: list[str]) -> dict[str, dict[str, float]]:
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    out: dict[str, dict[str, float]] = {}
+    for a in cols:
+        out[a] = {}
+        for b in cols:
+            x = np.array([r[a] for r in rows], float)
+            y = np.array([r[b] for r in rows], float)
+            ok = np.isfinite(x) & np.isfinite(y)
+            rho = spearmanr(x[ok], y[ok]).statistic if ok.sum() > 2 else float("nan")
+            out[a][b] = float(rho)
+    return out
+
+
+def _figure(w: float, h: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(w, h))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _plot_heatmap(path: Path, corr: dict[str, dict[str, float]], cols: list[str]) -> None:
+    import numpy as np
+
+    m = np.array([[corr[a][b] for b in cols] for a in cols])
+    fig = _figure(1.0 + 0.55 * len(cols), 0.6 + 0.5 * len(cols))
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(m, vmin=-1, vmax=1, cmap="coolwarm")
+    ax.set_xticks(range(len(cols)), cols, rotation=60, ha="right")
+    ax.set_yticks(range(len(cols)), cols)
+    for i in range(len(cols)):
+        for j in range(len(cols)):
+            if np.isfinite(m[i, j]):
+                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7)
+    ax.set_title("Spearman correlation between proxies")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def _plot_vs_accuracy(path: Path, rows: list[dict[str, Any]], cols: list[str], taus: dict[str, float]) -> None:
+    import numpy as np
+
+    n = len(cols)
+    ncol = min(4, n)
+    nrow = math.ceil(n / ncol)
+    fig = _figure(3.2 * ncol, 2.7 * nrow)
+    acc = np.array([r["val_accuracy"] for r in rows], float)
+    for k, p in enumerate(cols):
+        ax = fig.add_subplot(nrow, ncol, k + 1)
+        x = np.array([r[p] for r in rows], float)
+        ok = np.isfinite(x)
+        ax.scatter(x[ok], acc[ok], s=8, alpha=0.7)
+        ax.set_title(f"{p}  (tau {taus[p]:+.2f})", fontsize=9)
+        ax.set_xlabel(p, fontsize=8)
+        ax.set_ylabel("val. accuracy (%)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+COMMAND = SimpleNamespace(add_arguments=add_arguments, run=run)
