@@ -203,7 +203,8 @@ def _spearman_matrix(rows: list[dict[str, Any]], cols: list[str]) -> dict[str, d
             x = np.array([r[a] for r in rows], float)
             y = np.array([r[b] for r in rows], float)
             ok = np.isfinite(x) & np.isfinite(y)
-            rho = spearmanr(x[ok], y[ok]).statistic if ok.sum() > 2 else float("nan")
+            defined = ok.sum() > 2 and np.ptp(x[ok]) > 0 and np.ptp(y[ok]) > 0  # constant: undefined
+            rho = spearmanr(x[ok], y[ok]).statistic if defined else float("nan")
             out[a][b] = float(rho)
     return out
 
