@@ -89,17 +89,20 @@ def build_config(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
         return _resume_config(Path(args.resume), args), False
     cli = _cli_config(args)
     base = load_config(args.config) if args.config else {}
-    components_given = any(k in cli for k in SECTIONS[1:]) or any(k in base for k in SECTIONS[1:])
-    quick = not components_given and not args.config
+    named = any("name" in (cli.get(k) or {}) for k in SECTIONS[1:])
+    quick = not named and not args.config
     cfg = merge_config(QUICKSTART if quick else {}, base)
     cfg = merge_config(cfg, {k: v for k, v in cli.items() if k != "_flat"})
     if "_flat" in cli:
         cfg["_flat"] = cli["_flat"]
     if not quick:
-        cfg.setdefault("space", {"name": "nb201"})
-        cfg.setdefault("strategy", {"name": "darts"})
-        if "objective" not in cfg and "proxy" not in cfg and not cfg.get("run", {}).get("table"):
+        cfg.setdefault("space", {}).setdefault("name", "nb201")
+        cfg.setdefault("strategy", {}).setdefault("name", "darts")
+        if not cfg.get("objective") and not cfg.get("proxy") and not cfg.get("run", {}).get("table"):
             cfg["objective"] = {"name": "mim"}
+    for sec in SECTIONS[1:]:
+        if sec in cfg and "name" not in cfg[sec]:
+            raise ConfigError(f"options were given for the {sec} but no {sec} name; add --{sec} NAME")
     return cfg, quick
 
 
@@ -128,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         **run_opts, **cfg.get("_flat", {}),
     )
     if quick:
-        print("nas search: no arguments given, running the quickstart search (MIM + DARTS on nb201, embedded digits);"
+        print("nas search: no space, objective or strategy given: running the quickstart search (MIM + DARTS on nb201, embedded digits);"
               " see `nas search --help` for options", file=sys.stderr)
     t0 = time.perf_counter()
     result = search(config=resolved)
