@@ -245,3 +245,26 @@ def test_affine_tracking_supernet_extracts_bn_statistics():
     net = sn.extract(a).eval()
     for u, v in zip(sn(x, arch=a), net(x)):
         assert torch.allclose(u, v, atol=1e-5)
+
+
+def test_fast_average_pool_matches_torch_forward_and_backward():
+    from nas_spaces._nb201 import avg_pool_3x3
+
+    x = torch.randn(2, 3, 7, 5, dtype=torch.double, requires_grad=True)
+    ref = F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+    assert torch.allclose(avg_pool_3x3(x), ref)
+    g = torch.randn_like(ref)
+    (gx,) = torch.autograd.grad(avg_pool_3x3(x), x, g)
+    (gr,) = torch.autograd.grad(ref, x, g)
+    assert torch.allclose(gx, gr)
+    assert torch.autograd.gradcheck(avg_pool_3x3, (x[:1, :1].detach().requires_grad_(),))
+
+
+def test_channels_last_supernet_computes_the_same():
+    torch.manual_seed(0)
+    a = NB201Supernet(channels=4, num_cells=1)
+    b = NB201Supernet(channels=4, num_cells=1, channels_last=True)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 3, 8, 8)
+    for u, v in zip(a(x), b(x)):
+        assert torch.allclose(u, v, atol=1e-5)
