@@ -405,7 +405,7 @@ def _data_passes(
                     raise ConfigError(f"loss_fn must return a scalar tensor, got {getattr(loss, 'shape', loss)!r}")
                 if not torch.isfinite(loss):
                     raise NonFiniteError(
-                        f"the loss is {float(loss)} for architecture {label}: proxies "
+                        f"the loss is {float(loss.detach())} for architecture {label}: proxies "
                         f"{', '.join(sorted(want & LOSS_PROXIES))} cannot be computed"
                     )
                 _loss_proxies(loss, weights, layers, fisher, want, settings, raw, retain=shared and need_input)
@@ -600,11 +600,15 @@ def _synflow(net: nn.Module, images: torch.Tensor, settings: ProxySettings) -> t
 def _zen(net: nn.Module, images: torch.Tensor, settings: ProxySettings) -> tuple[float, str]:
     """Zen-NAS: with Gaussian N(0, 1) conv/linear weights (batch-norm gamma 1, beta 0) and Gaussian
     inputs x, eps, Zen = log E ||f(x) - f(x + alpha eps)||_1 + sum_BN log sqrt(mean_c sigma_c^2), f the
-    pre-global-pooling feature map and sigma_c^2 the batch variance each batch-norm normalises by."""
+    pre-global-pooling feature map and sigma_c^2 the batch variance each batch-norm normalises by.
+
+    It overwrites the weights in place: call it last inside ``score_all``'s ``preserved_state``.
+    """
     device = images.device
     g = torch.Generator().manual_seed(int(settings.seed))
+    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     scores = []
-    with preserved_state(net), torch.no_grad():
+    with torch.no_grad():
         for m in net.modules():
             if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)):
                 m.weight.copy_(torch.randn(m.weight.shape, generator=g).to(device=device, dtype=m.weight.dtype))
@@ -614,34 +618,50 @@ def _zen(net: nn.Module, images: torch.Tensor, settings: ProxySettings) -> tuple
                 m.weight.fill_(1.0)
                 m.bias.zero_()
         net.train()
-        variances: list[torch.Tensor] = []
+        # The batch variance each BN normalises by: BNs that track statistics get momentum 1 for the
+        # unperturbed forward, so running_var holds it (unbiased; rescaled by (n-1)/n below); the
+        # others are measured by a hook.
+        momenta = {m: m.momentum for m in bns}
+        counts: dict[nn.Module, int] = {}
+        measured: dict[nn.Module, torch.Tensor] = {}
         capture = [False]
 
         def bn_pre(m: nn.Module, inp: tuple[torch.Tensor, ...]) -> None:
             if capture[0]:
                 x = inp[0]
-                dims = [0, *range(2, x.dim())]
-                variances.append(x.var(dim=dims, unbiased=False).double().mean())
+                counts[m] = x.numel() // x.shape[1]
+                if m.running_var is None:
+                    measured[m] = x.var(dim=[0, *range(2, x.dim())], unbiased=False).double().mean()
 
-        handles = [
-            m.register_forward_pre_hook(bn_pre) for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
-        ]
+        handles = [m.register_forward_pre_hook(bn_pre) for m in bns]
         try:
             for _ in range(settings.zen_repeat):
                 shape = tuple(images.shape)
                 x = torch.randn(shape, generator=g).to(device=device, dtype=images.dtype)
                 eps = torch.randn(shape, generator=g).to(device=device, dtype=images.dtype)
-                variances.clear()
+                counts.clear()
+                measured.clear()
+                for m in bns:
+                    m.momentum = 1.0
                 capture[0] = True
                 f = forward_features(net, x)[-1]
                 capture[0] = False
+                variances = []
+                for m in bns:
+                    if m in measured:
+                        variances.append(float(measured[m]))
+                    elif m in counts and m.running_var is not None:
+                        n = counts[m]
+                        variances.append(float(m.running_var.double().mean()) * (n - 1) / n)
                 f_mix = forward_features(net, x + settings.zen_mixup * eps)[-1]
                 delta = (f - f_mix).abs().double().reshape(f.shape[0], -1).sum(1).mean()
                 if not float(delta) > 0:
                     return float("-inf"), "the pre-pooling features do not change with the input perturbation"
-                log_bn = sum(0.5 * math.log(float(v)) for v in variances if float(v) > 0)
+                log_bn = sum(0.5 * math.log(v) for v in variances if v > 0)
                 scores.append(math.log(float(delta)) + log_bn)
         finally:
             for h in handles:
                 h.remove()
+            for m, mom in momenta.items():
+                m.momentum = mom
     return float(np.mean(scores)), ""
