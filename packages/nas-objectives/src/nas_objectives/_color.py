@@ -36,7 +36,7 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     with _no_autocast(rgb):
         x = rgb.float().clamp(0.0, 1.0)
         lin = torch.where(x > 0.04045, ((x + 0.055) / 1.055).pow(2.4), x / 12.92)
-        m = _RGB2XYZ.to(device=x.device, dtype=torch.float32)
+        m = _RGB2XYZ.to(torch.float32).to(x.device)
         xyz = torch.einsum("ij,bjhw->bihw", m, lin)
         white = torch.tensor(_WHITE, device=x.device, dtype=torch.float32).view(1, 3, 1, 1)
         t = xyz / white
@@ -58,7 +58,7 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
         t = torch.where(f > d, f.pow(3), 3 * d * d * (f - 4.0 / 29.0))
         white = torch.tensor(_WHITE, device=lab.device, dtype=torch.float32).view(1, 3, 1, 1)
         xyz = t * white
-        m_inv = torch.linalg.inv(_RGB2XYZ).to(device=lab.device, dtype=torch.float32)
+        m_inv = torch.linalg.inv(_RGB2XYZ).to(torch.float32).to(lab.device)
         lin = torch.einsum("ij,bjhw->bihw", m_inv, xyz).clamp(0.0, 1.0)
         rgb = torch.where(lin > 0.0031308, 1.055 * lin.clamp_min(1e-12).pow(1 / 2.4) - 0.055, 12.92 * lin)
     return rgb.clamp(0.0, 1.0)
@@ -173,7 +173,7 @@ class Colorization(Objective):
     def build_heads(self, feature_info: FeatureInfo) -> None:
         self.out_reduction = int(self.out_reduction_cfg or min(feature_info.reduction()))
         self.decoder = HierarchicalDecoder(feature_info, self.num_bins, dim=self.decoder_dim, act=nn.GELU)
-        self.register_buffer("ab_counts", torch.zeros(self.num_bins, dtype=torch.float64))
+        self.register_buffer("ab_counts", torch.zeros(self.num_bins))  # float32: every device has it
         self.register_buffer("prior_fixed", torch.zeros((), dtype=torch.bool))
 
     # -- data --------------------------------------------------------------------------------------
@@ -200,12 +200,12 @@ class Colorization(Objective):
         if not self.is_setup:
             raise ConfigError(f"objective '{self._name()}': call setup() before fit_prior()")
         batches = [data] if isinstance(data, torch.Tensor) else data
-        counts = torch.zeros(self.num_bins, dtype=torch.float64)
+        counts = torch.zeros(self.num_bins)
         for batch in batches:
             if isinstance(batch, (tuple, list)):
                 batch = batch[0]
             _, y = self.split(batch)
-            counts += torch.bincount(y.flatten().cpu(), minlength=self.num_bins).double()
+            counts += torch.bincount(y.flatten().cpu(), minlength=self.num_bins).float()
         self.ab_counts.copy_(counts.to(self.ab_counts.device))
         self.prior_fixed.fill_(True)
         return self.class_weights()

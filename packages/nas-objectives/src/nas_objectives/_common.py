@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from nas_core import ConfigError, FeatureInfo, NasError, forward_features
 

@@ -205,7 +205,7 @@ class RandomLabels(Supervised):
         if self.corrupt >= 1.0:
             return torch.ones(images.shape[0], dtype=torch.bool, device=images.device)
         key = content_key(images, self.seed)
-        u = hash_uniform(key, 2 * self.seed + 2).double() / float((1 << 31) - 1)
+        u = hash_uniform(key, 2 * self.seed + 2).float() / float((1 << 31) - 1)
         return u < self.corrupt
 
     def labels_for(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
