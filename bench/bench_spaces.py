@@ -87,7 +87,7 @@ def worker_nb201(impl: str, batch: int, steps: int, warmup: int, device: str, dt
         loss.backward()
         nn.utils.clip_grad_norm_(params, 5.0)
         opt.step()
-        return float(loss)
+        return float(loss.detach())
 
     for _ in range(warmup):
         step()
@@ -195,10 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(out))
         return 0
 
-    steps = args.steps or (2 if args.quick else 8)
+    steps = args.steps or (3 if args.quick else 8)
     batches = args.batches or ([16] if args.quick else [64, 16])
     repeats = args.repeats or (1 if args.quick else 3)
-    warmup = 1 if args.quick else 2
+    warmup = 2
     results: dict[str, Any] = {"threads": args.threads, "load_before": _load(), "nb201": {}, "pc_darts": {}}
     print(f"nas-spaces benchmark: {args.threads} threads, load average before: {results['load_before']}")
     print("\n1. DARTS weight step of the NB201 supernet (C=16, N=5, 32x32) vs xautodl TinyNetworkDarts (DARTS-V1)")

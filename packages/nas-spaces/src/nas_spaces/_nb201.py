@@ -367,6 +367,7 @@ class NB201SearchCell(nn.Module):
         """Mixed forward; ``weights`` is the softmaxed ``[6, 5]`` matrix."""
         c = self.c
         acc: list[torch.Tensor | None] = [x, None, None, None]
+        w_skip, w_pool = weights[:, _SKIP].unbind(0), weights[:, _POOL].unbind(0)  # one op each, not 12 selects
         for j, edges in enumerate(_OUT_EDGES):
             xj = acc[j]
             assert xj is not None
@@ -380,7 +381,7 @@ class NB201SearchCell(nn.Module):
             for k, e in enumerate(edges):
                 i = NB201_EDGES[e][0]
                 t = z if len(edges) == 1 else z[:, k * c : (k + 1) * c]
-                t = torch.addcmul(torch.addcmul(t, xj, weights[e, _SKIP]), p, weights[e, _POOL])
+                t = torch.addcmul(torch.addcmul(t, xj, w_skip[e]), p, w_pool[e])
                 acc[i] = t if acc[i] is None else acc[i] + t
         out = acc[3]
         assert out is not None

@@ -157,7 +157,7 @@ def _check_timm() -> None:
     import inspect
 
     if "attn_head_dim" not in inspect.signature(Attention.__init__).parameters:  # pragma: no cover - old timm
-        raise ConfigError("the ViT space needs timm's Attention(attn_head_dim=...) (timm >= 1.0.15): pip install -U timm")
+        raise ConfigError("the ViT space needs timm's Attention(attn_head_dim=...) (timm >= 1.0.20): pip install -U timm")
 
 
 class VitNetwork(VisionTransformer):
