@@ -21,6 +21,7 @@ from nas_core import (
     Supernet,
     TableRow,
     forward_features,
+    hookimpl,
 )
 from nas_core.testing import FakeArch, FakeSpace
 
@@ -47,10 +48,17 @@ class ToyArch(Architecture):
 
 
 class _Noise(nn.Module):
-    """Replaces the input by fresh Gaussian noise: it carries no information, so the best op is 'identity'."""
+    """Replaces each sample by Gaussian noise: it carries no information, so the best op is 'identity'.
+
+    The noise of a sample is drawn from a generator seeded by the sample's values, so a run that splits a
+    batch across ranks sees exactly the noise of a single-process run."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.randn_like(x)
+        out = []
+        for xi in x.detach():
+            g = torch.Generator().manual_seed(int(abs(float(xi.double().sum())) * 1e6) % (2**31))
+            out.append(torch.randn(xi.shape, generator=g, dtype=x.dtype))
+        return torch.stack(out).to(x.device)
 
 
 class _Zero(nn.Module):
@@ -59,21 +67,23 @@ class _Zero(nn.Module):
 
 
 class ToySupernet(Supernet):
-    """stem (1x1 conv, trainable) -> mean over edges of softmax-mixed {zero, noise, identity}.
+    """Edge ``e`` carries colour channel ``e`` only (a grouped 1x1 stem), through a softmax-mixed
+    {zero, noise, identity}; the features are the edges' outputs side by side. Losing an edge (zero) loses
+    that colour, noise hides it: 'identity' is the best op on every edge.
 
-    ``partial=k`` keeps only 1/k of the channels on the mixed edge (PC-DARTS) and adds edge-normalisation
-    parameters ``betas`` (softmax over edges instead of the plain mean)."""
+    ``partial=k`` sends only 1/k of each edge's channels through the mixed op (PC-DARTS) and adds
+    edge-normalisation parameters ``betas`` (a softmax over edges that scales each edge's output)."""
 
     capabilities = frozenset({"differentiable", "single_path"})
 
     def __init__(self, chs: int = 4, partial: int = 1):
         super().__init__()
         self.chs, self.partial = chs, partial
-        self.stem = nn.Conv2d(3, chs, 1)
+        self.stem = nn.Conv2d(3, EDGES * chs, 1, groups=3)
         self.ops = nn.ModuleDict({"zero": _Zero(), "noise": _Noise(), "identity": nn.Identity()})
-        self.alphas = nn.Parameter(torch.zeros(EDGES, len(TOY_OPS)))
-        self.betas = nn.Parameter(torch.zeros(EDGES)) if partial > 1 else None
-        self.feature_info = FeatureInfo([{"num_chs": chs, "reduction": 1, "module": "stem"}])
+        self.alphas = nn.Parameter(1e-3 * torch.randn(EDGES, len(TOY_OPS)))  # as DARTS initialises them
+        self.betas = nn.Parameter(1e-3 * torch.randn(EDGES)) if partial > 1 else None
+        self.feature_info = FeatureInfo([{"num_chs": EDGES * chs, "reduction": 1, "module": "stem"}])
         self._active: ToyArch | None = None
 
     def arch_parameters(self) -> list[nn.Parameter]:
@@ -95,26 +105,26 @@ class ToySupernet(Supernet):
         self._active = None if arch is None else ToyArch.parse(str(arch))
 
     def _mixed(self, e: int, h: torch.Tensor) -> torch.Tensor:
+        w = F.softmax(self.alphas[e], -1)
         if self.partial > 1:
             k = self.chs // self.partial
             a, b = h[:, :k], h[:, k:]
-            w = F.softmax(self.alphas[e], -1)
             mixed = sum(w[i] * self.ops[o](a) for i, o in enumerate(TOY_OPS))
             out = torch.cat([mixed, b], 1)
             n, c, hh, ww = out.shape  # channel shuffle
             return out.view(n, self.partial, c // self.partial, hh, ww).transpose(1, 2).reshape(n, c, hh, ww)
-        w = F.softmax(self.alphas[e], -1)
         return sum(w[i] * self.ops[o](h) for i, o in enumerate(TOY_OPS))
 
     def forward(self, x: torch.Tensor, *, arch: Architecture | None = None, mask: Any = None) -> list[torch.Tensor]:
-        h = self.stem(x)
+        groups = self.stem(x).split(self.chs, 1)
         a = ToyArch.parse(str(arch)) if arch is not None else self._active
         if a is not None:
-            return [sum(self.ops[o](h) for o in a.ops) / EDGES]
+            return [torch.cat([self.ops[o](g) for o, g in zip(a.ops, groups)], 1)]
+        outs = [self._mixed(e, g) for e, g in enumerate(groups)]
         if self.betas is not None:
-            eb = F.softmax(self.betas, -1)
-            return [sum(eb[e] * self._mixed(e, h) for e in range(EDGES))]
-        return [sum(self._mixed(e, h) for e in range(EDGES)) / EDGES]
+            eb = F.softmax(self.betas, -1) * EDGES
+            outs = [eb[e] * o for e, o in enumerate(outs)]
+        return [torch.cat(outs, 1)]
 
 
 class ToySpace(SearchSpace):
@@ -194,9 +204,9 @@ def fake_table(members: list[str] | None = None, seed: int = 0) -> BenchmarkTabl
 
 
 class ToyObjective(Objective):
-    """Scale- and sign-invariant reconstruction: ``1 - cos^2(head(features), image)``. Only the signal-to-noise ratio of
-    the features matters, so on :class:`ToySpace` 'identity' is the best op, 'noise' the worst, and 'zero'
-    (a pure rescaling) is neutral."""
+    """Scale- and sign-invariant reconstruction: ``1 - cos^2(head(features), image)`` over the per-channel
+    centred images (only the patterns count, not the mean colour). On :class:`ToySpace` an edge that drops or
+    hides its colour channel loses that channel's pattern: 'identity' is the best op on every edge."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -210,7 +220,10 @@ class ToyObjective(Objective):
         recon = sum(
             F.interpolate(h(f), size=images.shape[-2:], mode="bilinear", align_corners=False) for f, h in zip(feats, self.heads)
         )
-        return F.cosine_similarity(recon.flatten(1), images.flatten(1), dim=1, eps=1e-6)
+        def centred(t: torch.Tensor) -> torch.Tensor:  # per image and channel: only the patterns count
+            return (t - t.mean((2, 3), keepdim=True)).flatten(1)
+
+        return F.cosine_similarity(centred(recon), centred(images), dim=1, eps=1e-6)
 
     def loss(self, backbone: nn.Module, images: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
         return 1.0 - self._cos(backbone, images).pow(2).mean()
@@ -219,3 +232,53 @@ class ToyObjective(Objective):
     def score(self, backbone: nn.Module, images: torch.Tensor) -> float:
         torch.manual_seed(0)
         return float(self._cos(backbone, images).pow(2).mean())
+
+
+# ---------------------------------------------------------------------------------------------
+# interrupt-and-resume harness
+# ---------------------------------------------------------------------------------------------
+class Interrupted(Exception):
+    """Raised by :class:`InterruptAt` from a lifecycle hook to simulate a crash mid-run."""
+
+
+class InterruptAt:
+    """A plugin whose ``nas_epoch_end`` hook raises at epoch ``epoch`` (a crash in the middle of a run)."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+        self.seen: list[int] = []
+
+    @hookimpl
+    def nas_epoch_end(self, context: Any, epoch: int, metrics: Any) -> None:
+        self.seen.append(epoch)
+        if epoch == self.epoch:
+            raise Interrupted(f"interrupted at epoch {epoch}")
+
+
+def comparable(result: Any) -> dict[str, Any]:
+    """A result's JSON without what legitimately differs between runs (nothing but versions)."""
+    js = result.to_json()
+    js.pop("versions", None)
+    return js
+
+
+def resume_equals_uninterrupted(make_strategy: Any, space: Any, make_evaluator: Any, data: Any, tmp_path: Any, *, at: int, seed: int = 0) -> tuple[Any, Any]:
+    """Run once uninterrupted; run again with a hook raising at epoch ``at``; resume the crashed run in its run
+    directory. Returns (uninterrupted result, resumed result) after checking the crash really happened."""
+    import pytest
+
+    from nas_core import NasPluginManager, RunContext
+
+    def ctx(run_dir: Any, pm: Any, resume: bool = False) -> Any:
+        return RunContext(device="cpu", seed=seed, run_dir=run_dir, resume=resume, progress=False, distributed=False, plugin_manager=pm)
+
+    full = make_strategy().run(space, make_evaluator(), data, ctx(tmp_path / "full", NasPluginManager(autoload=False)))
+    crash_pm = NasPluginManager(autoload=False)
+    interrupt = InterruptAt(at)
+    crash_pm.register_plugin(interrupt, "interrupt")
+    with pytest.raises(Interrupted):
+        make_strategy().run(space, make_evaluator(), data, ctx(tmp_path / "crash", crash_pm))
+    assert interrupt.seen and interrupt.seen[-1] == at
+    assert (tmp_path / "crash" / "checkpoint.pt").exists() and not (tmp_path / "crash" / "result.json").exists()
+    resumed = make_strategy().run(space, make_evaluator(), data, ctx(tmp_path / "crash", NasPluginManager(autoload=False), resume=True))
+    return full, resumed

@@ -29,22 +29,22 @@ def _data(n=64, size=8, seed=0):
 @pytest.mark.parametrize("unrolled", [False, True], ids=["first_order", "second_order"])
 def test_darts_moves_alphas_towards_the_best_op(tmp_path, registry, unrolled):
     space = ToySpace(channels=4)
-    strat = DartsSearch(epochs=4, batch_size=8, a_lr=0.05, unrolled=unrolled)
-    res = strat.run(space, ToyObjective(), _data(), _ctx(tmp_path))
+    strat = DartsSearch(epochs=6, batch_size=16, a_lr=0.02, w_lr=0.1, unrolled=unrolled)
+    res = strat.run(space, ToyObjective(), _data(256), _ctx(tmp_path))
     first = torch.tensor(res.arch_weights_history[0]["cell"])
     final = torch.tensor(res.arch_weights["cell"])
     ident, noise = TOY_OPS.index("identity"), TOY_OPS.index("noise")
     assert str(res.best) == "identity-identity-identity"
-    assert (final[:, ident] > 1 / 3 + 0.05).all(), final
-    assert (final[:, noise] < 1 / 3).all(), final
+    assert (final[:, ident] > 0.5).all(), final
+    assert (final[:, noise] < 0.1).all(), final
     assert (final[:, ident] > first[:, ident]).all()
     # the alpha history holds one snapshot per epoch, of the softmaxed weights
-    assert len(res.arch_weights_history) == 4
+    assert len(res.arch_weights_history) == 6
     assert torch.allclose(final.sum(-1), torch.ones(3))
     assert res.extra["op_names"] == {"cell": list(TOY_OPS)}
     assert res.extra["order"] == (2 if unrolled else 1)
     epochs = [h for h in res.history if "train_loss" in h]
-    assert [h["epoch"] for h in epochs] == [0, 1, 2, 3]
+    assert [h["epoch"] for h in epochs] == [0, 1, 2, 3, 4, 5]
     assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
 
 
@@ -68,11 +68,11 @@ def test_partial_channel_supernet_trains_alphas_and_edge_betas(tmp_path, registr
     space = ToySpace(channels=4, partial=2)
     sn = space.supernet()
     assert len(sn.arch_parameters()) == 2
-    strat = DartsSearch(epochs=3, batch_size=8, a_lr=0.05)
-    res = strat.run(space, ToyObjective(), _data(), _ctx(tmp_path))
+    strat = DartsSearch(epochs=6, batch_size=16, a_lr=0.02, w_lr=0.1)
+    res = strat.run(space, ToyObjective(), _data(256), _ctx(tmp_path))
     final = torch.tensor(res.arch_weights["cell"])
     assert "noise" not in str(res.best)
-    assert (final[:, TOY_OPS.index("noise")] < 1 / 3 - 0.05).all(), final
+    assert (final[:, TOY_OPS.index("noise")] < 0.2).all(), final  # (the bypassed channels keep the colour)
     # the edge-normalisation parameters are architecture parameters too: they were trained
     edges = [torch.tensor(h["edges"]) for h in res.arch_weights_history]
     assert not torch.allclose(edges[-1], torch.full_like(edges[-1], 1 / 3), atol=1e-4)
@@ -158,10 +158,10 @@ def test_unrolled_with_zero_lr_is_first_order():
 # ---------------------------------------------------------------------------------------------
 def test_early_stop_when_the_normal_cell_has_enough_skips(tmp_path, registry):
     # in the toy space 'identity' is the skip connection and wins: stop as soon as 2 edges pick it
-    strat = DartsSearch(epochs=10, batch_size=8, a_lr=0.05, max_skips=2, skip_ops=("identity",))
-    res = strat.run(ToySpace(), ToyObjective(), _data(), _ctx(tmp_path))
+    strat = DartsSearch(epochs=12, batch_size=16, a_lr=0.02, w_lr=0.1, max_skips=2, skip_ops=("identity",))
+    res = strat.run(ToySpace(), ToyObjective(), _data(256), _ctx(tmp_path))
     stopped = res.extra["early_stopped_at"]
-    assert stopped is not None and stopped < 9
+    assert stopped is not None and stopped < 11
     assert res.extra["epochs_run"] == stopped + 1
     assert len(res.arch_weights_history) == stopped + 1
     assert res.history[-1]["skips"] >= 2
@@ -238,5 +238,5 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path, registry):
 def test_warmup_freezes_the_alphas(tmp_path, registry):
     res = DartsSearch(epochs=2, batch_size=8, warmup_epochs=1, a_lr=0.05).run(ToySpace(), ToyObjective(), _data(), _ctx(tmp_path))
     h0, h1 = (torch.tensor(h["cell"]) for h in res.arch_weights_history)
-    assert torch.allclose(h0, torch.full_like(h0, 1 / 3))
-    assert not torch.allclose(h1, h0)
+    assert torch.allclose(h0, torch.full_like(h0, 1 / 3), atol=1e-3)  # the 1e-3 * randn initialisation
+    assert (h1 - h0).abs().max() > 1e-2

@@ -30,7 +30,7 @@ _LAZY = {
     "GradientAscentSearch": "._upnas",
     "ProxyScoreCache": "._upnas",
     "UPNAS_PROXIES": "._upnas",
-    "standardize": "._upnas",
+    "ScoreNormalizer": "._upnas",
     "unified_scores": "._upnas",
     "ArchAutoencoder": "._vgae",
     "GraphBatch": "._vgae",
@@ -70,7 +70,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._darts import DartsSearch, count_skips, unrolled_arch_grads
     from ._oneshot import OneShotTrainer
     from ._search import EvolutionSearch, RandomSearch
-    from ._upnas import GradientAscentSearch, ProxyScoreCache, UPNAS_PROXIES, standardize, unified_scores
+    from ._upnas import GradientAscentSearch, ProxyScoreCache, ScoreNormalizer, UPNAS_PROXIES, unified_scores
     from ._vgae import (
         ArchAutoencoder,
         GraphBatch,

@@ -283,11 +283,15 @@ class DartsSearch(Strategy):
                 alpha_history.append(weights_now)
                 arch = supernet.discretize()
                 skips = count_skips(arch, self.skip_ops)
-                val_loss_last = float(np.mean(v_losses)) if v_losses else math.nan
+                # epoch metrics are averaged over ranks, so every rank records the same history
+                t_mean, v_mean = (float(t) for t in reduce([torch.tensor([float(np.mean(t_losses)),
+                                                                         float(np.mean(v_losses)) if v_losses else math.nan],
+                                                                        dtype=torch.float64, device=context.device)])[0])
+                val_loss_last = v_mean
                 if self.max_skips is not None and skips >= self.max_skips:
                     stopped = epoch
                 epoch_metrics = {
-                    "train_loss": float(np.mean(t_losses)),
+                    "train_loss": t_mean,
                     "val_loss": val_loss_last,
                     "lr": w_opt.param_groups[0]["lr"],
                     "skips": skips,

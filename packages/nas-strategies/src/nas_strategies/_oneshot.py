@@ -145,5 +145,6 @@ class OneShotTrainer:
             losses.append(value)
         sync_buffers(self.supernet, ctx)
         sync_buffers(self.objective, ctx)
-        mean = float(np.mean(losses)) if losses else math.nan
-        return {"loss": mean, "lr": self.opt.param_groups[0]["lr"]}
+        mean = torch.tensor([float(np.mean(losses)) if losses else math.nan], dtype=torch.float64, device=self.context.device)
+        self.context.all_reduce_mean(mean)  # the same history on every rank
+        return {"loss": float(mean[0]), "lr": self.opt.param_groups[0]["lr"]}

@@ -58,7 +58,7 @@ from ._common import (
 )
 from ._vgae import ArchAutoencoder, GraphCodec, MultiProxyEstimator, train_autoencoder, train_estimator
 
-__all__ = ["GradientAscentSearch", "ProxyScoreCache", "UPNAS_PROXIES", "standardize", "unified_scores"]
+__all__ = ["GradientAscentSearch", "ProxyScoreCache", "ScoreNormalizer", "UPNAS_PROXIES", "unified_scores"]
 
 #: The 13 proxies UP-NAS combines (its table 1).
 UPNAS_PROXIES: tuple[str, ...] = (
@@ -70,24 +70,54 @@ UPNAS_PROXIES: tuple[str, ...] = (
 # ---------------------------------------------------------------------------------------------
 # scores
 # ---------------------------------------------------------------------------------------------
-def standardize(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column (mean, std) ignoring NaN; a constant or empty column gets std 1."""
-    mean = np.zeros(scores.shape[1])
-    std = np.ones(scores.shape[1])
-    for j in range(scores.shape[1]):
-        col = scores[:, j][np.isfinite(scores[:, j])]
-        if col.size:
-            mean[j] = col.mean()
-            s = col.std()
-            std[j] = s if s > 0 else 1.0
-    return mean, std
+class ScoreNormalizer:
+    """Per-proxy standardisation fitted on the scored set, applied to any later score.
+
+    ``"rank"`` (default): a score's mid-rank position in the fitted scores' empirical distribution,
+    ``F in [0, 1]``, standardised to mean 0 and variance 1 (``(F - 0.5) * sqrt(12)``). Robust to the heavy
+    tails and the ``-1e8`` failure sentinels of published zero-cost scores (NASLib), and an affine map of the
+    rank normalisation of nas-proxies' ``unified`` proxy, so weights fitted there rank candidates the same
+    here. ``"zscore"``: ``(s - mean) / std``. Missing scores stay NaN.
+    """
+
+    METHODS = ("rank", "zscore")
+
+    def __init__(self, method: str = "rank"):
+        if method not in self.METHODS:
+            raise ConfigError(f"normalize must be one of {', '.join(self.METHODS)}, got {method!r}")
+        self.method = method
+        self.columns: list[np.ndarray] = []
+        self.mean = np.zeros(0)
+        self.std = np.ones(0)
+
+    def fit(self, scores: np.ndarray) -> ScoreNormalizer:
+        scores = np.asarray(scores, dtype=np.float64)
+        self.columns = [np.sort(scores[:, j][np.isfinite(scores[:, j])]) for j in range(scores.shape[1])]
+        self.mean = np.array([c.mean() if c.size else 0.0 for c in self.columns])
+        self.std = np.array([c.std() if c.size > 1 and c.std() > 0 else 1.0 for c in self.columns])
+        return self
+
+    def transform(self, scores: np.ndarray) -> np.ndarray:
+        scores = np.asarray(scores, dtype=np.float64)
+        out = np.full(scores.shape, np.nan)
+        for j, ref in enumerate(self.columns):
+            col = scores[:, j]
+            ok = np.isfinite(col)
+            if not ok.any() or ref.size == 0:
+                continue
+            if self.method == "zscore":
+                out[ok, j] = (col[ok] - self.mean[j]) / self.std[j]
+            else:
+                lo = np.searchsorted(ref, col[ok], side="left")
+                hi = np.searchsorted(ref, col[ok], side="right")
+                out[ok, j] = ((lo + hi) / (2.0 * ref.size) - 0.5) * math.sqrt(12.0)
+        return out
 
 
-def unified_scores(scores: np.ndarray, mean: np.ndarray, std: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``sum_i w_i z_i`` with ``z = (s - mean) / std``; a missing score counts as the mean (z = 0)."""
-    z = (scores - mean) / std
+def unified_scores(z: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``sum_i w_i z_i`` over normalised scores; a missing score counts as average (z = 0)."""
     z = np.where(np.isfinite(z), z, 0.0)
-    return z @ weights
+    return z @ np.asarray(weights, dtype=np.float64)
 
 
 def _proxy_config(proxy: Any) -> Any:
@@ -168,6 +198,8 @@ class GradientAscentSearch(Strategy):
     mpe_epochs: int = 70
     mpe_batch_size: int = 16
     mpe_lr: float = 1e-3
+    mpe_val_fraction: float = 0.0
+    normalize: str = "rank"
     search: str = "gradient"
     num_starts: int = 10
     ascent_lr: float = 1e-3
@@ -190,13 +222,15 @@ class GradientAscentSearch(Strategy):
                 raise ConfigError(f"strategy 'gradient_ascent': {opt} must be >= 1, got {getattr(self, opt)}")
         if self.num_samples is not None and self.num_samples < 4:
             raise ConfigError(f"strategy 'gradient_ascent': num_samples must be >= 4, got {self.num_samples}")
-        if not (isinstance(self.weights, (str, Mapping))):
+        if not isinstance(self.weights, (str, Mapping)):
             raise ConfigError(
-                "strategy 'gradient_ascent': weights must be a {proxy: weight} mapping, 'sum' or 'fit', got "
-                f"{type(self.weights).__name__}"
+                "strategy 'gradient_ascent': weights must be a {proxy: weight} mapping, 'sum', 'fit' or a preset of "
+                f"nas-proxies' unified proxy (weighted, selected, sum_minus), got {type(self.weights).__name__}"
             )
-        if isinstance(self.weights, str) and self.weights not in ("sum", "fit"):
-            raise ConfigError(f"strategy 'gradient_ascent': weights must be a mapping, 'sum' or 'fit', got '{self.weights}'")
+        if self.normalize not in ScoreNormalizer.METHODS:
+            raise ConfigError(f"strategy 'gradient_ascent': normalize must be rank or zscore, got '{self.normalize}'")
+        if not 0.0 <= self.mpe_val_fraction < 0.5:
+            raise ConfigError(f"strategy 'gradient_ascent': mpe_val_fraction must be in [0, 0.5), got {self.mpe_val_fraction}")
         if self.population < 2 or self.tournament < 1:
             raise ConfigError("strategy 'gradient_ascent': population must be >= 2 and tournament >= 1")
 
@@ -206,28 +240,69 @@ class GradientAscentSearch(Strategy):
             cfg["weights"] = dict(self.weights)
         return cfg
 
-    # -- proxies ----------------------------------------------------------------------------------
-    def _proxy_names(self, evaluator: Any, kind: str) -> list[str]:
-        if self.proxies:
-            return list(self.proxies)
-        if isinstance(self.weights, Mapping):
-            return list(self.weights)
+    # -- proxies and weights ----------------------------------------------------------------------
+    def _unified_proxy(self, what: str, **options: Any) -> Any:
+        from nas_core import create_proxy
+
+        try:
+            return create_proxy("unified", **{**(self.unified or {}), **options})
+        except UnknownNameError as exc:
+            raise ConfigError(
+                f"strategy 'gradient_ascent': {what} needs the 'unified' proxy from nas-proxies, which is not "
+                f"installed (pip install nas-proxies); or pass weights={{proxy: weight, ...}} or weights='sum'"
+            ) from exc
+
+    def _weight_table(self, evaluator: Any, kind: str) -> tuple[dict[str, float] | None, bool]:
+        """(the weights known before scoring, whether the user named them explicitly)."""
+        w = self.weights
+        if isinstance(w, Mapping):
+            return {str(k): float(v) for k, v in w.items()}, True
         uw = getattr(evaluator, "weights", None) if kind == "proxy" else None
-        if isinstance(uw, Mapping) and uw:
-            return [str(k) for k in uw]
-        if kind == "proxy":
-            return [getattr(evaluator, "registered_name", "") or type(evaluator).__name__]
+        if w == "sum" and isinstance(uw, Mapping) and uw:  # a unified proxy as evaluator brings its weights
+            return {str(k): float(v) for k, v in uw.items()}, False
+        if w in ("sum", "fit"):
+            return None, False
+        return {str(k): float(v) for k, v in self._unified_proxy(f"weights='{w}'", preset=w).weights.items()}, False
+
+    def _proxy_names(self, evaluator: Any, kind: str, table_w: Mapping[str, float] | None, explicit: bool) -> tuple[list[str], list[str]]:
+        """(proxy names to score, names dropped because the table lacks them)."""
+        if self.proxies:
+            names, strict = [str(p) for p in self.proxies], True
+            unscored = [k for k, v in (table_w or {}).items() if v != 0 and k not in names]
+            if unscored:
+                raise ConfigError(
+                    f"strategy 'gradient_ascent': weights name proxies that are not scored: {', '.join(unscored)} "
+                    f"(proxies: {', '.join(names)})"
+                )
+        elif table_w:
+            names, strict = [k for k, v in table_w.items() if v != 0], explicit
+        elif kind == "proxy":
+            names, strict = [getattr(evaluator, "registered_name", "") or type(evaluator).__name__], True
+        elif kind == "table":
+            names, strict = evaluator.proxy_names(), True
+        else:
+            names, strict = list(UPNAS_PROXIES), True
+        dropped: list[str] = []
         if kind == "table":
-            return evaluator.proxy_names()
-        return list(UPNAS_PROXIES)
+            have = set(evaluator.proxy_names())
+            dropped = [n for n in names if n not in have]
+            if dropped and strict:
+                raise ConfigError(
+                    f"strategy 'gradient_ascent': the table has no published '{dropped[0]}' scores (it has: "
+                    f"{', '.join(sorted(have))})"
+                )
+            names = [n for n in names if n in have]
+        if not names:
+            raise ConfigError("strategy 'gradient_ascent': no proxy to score with (proxies=[...])")
+        return names, dropped
 
     def _create_proxies(self, names: Sequence[str], evaluator: Any, kind: str) -> dict[str, Any]:
         from nas_core import create_proxy
 
         out: dict[str, Any] = {}
-        own = getattr(evaluator, "registered_name", "") if kind == "proxy" else ""
+        own = (getattr(evaluator, "registered_name", "") or type(evaluator).__name__) if kind == "proxy" else None
         for n in names:
-            if kind == "proxy" and n == (own or type(evaluator).__name__) and not isinstance(getattr(evaluator, "weights", None), Mapping):
+            if n == own and not isinstance(getattr(evaluator, "weights", None), Mapping):
                 out[n] = evaluator
                 continue
             try:
@@ -240,38 +315,19 @@ class GradientAscentSearch(Strategy):
                 ) from exc
         return out
 
-    def _weights(self, names: list[str], evaluator: Any, kind: str, scores: np.ndarray, accuracy: np.ndarray | None) -> np.ndarray:
-        w = self.weights
-        uw = getattr(evaluator, "weights", None) if kind == "proxy" else None
-        if isinstance(w, str) and w == "sum" and isinstance(uw, Mapping) and uw:
-            w = dict(uw)  # an evaluator that is a unified proxy brings its own weights
-        if isinstance(w, Mapping):
-            unknown = [k for k in w if k not in names]
-            if unknown:
-                raise ConfigError(
-                    f"strategy 'gradient_ascent': weights name proxies that are not scored: {', '.join(unknown)} "
-                    f"(scored: {', '.join(names)})"
-                )
-            return np.array([float(w.get(n, 0.0)) for n in names])
-        if w == "sum":
+    def _weights(self, names: list[str], table_w: Mapping[str, float] | None, scores: np.ndarray, accuracy: np.ndarray | None) -> np.ndarray:
+        if table_w is not None:
+            return np.array([float(table_w.get(n, 0.0)) for n in names])
+        if self.weights == "sum":
             return np.ones(len(names))
-        # "fit": the unified proxy of nas-proxies fits the weights against accuracy
+        # "fit": the unified proxy of nas-proxies fits the weights (Kendall tau against accuracy)
         if accuracy is None:
             raise ConfigError(
                 "strategy 'gradient_ascent': weights='fit' needs accuracies to fit against; pass a BenchmarkTable as "
                 "the evaluator, or give the weights as a {proxy: weight} mapping"
             )
-        from nas_core import create_proxy
-
-        try:
-            unified = create_proxy("unified", **(self.unified or {}))
-        except UnknownNameError as exc:
-            raise ConfigError(
-                "strategy 'gradient_ascent': weights='fit' needs the 'unified' proxy from nas-proxies, which is not "
-                "installed (pip install nas-proxies); or pass weights={proxy: weight, ...} or weights='sum'"
-            ) from exc
-        finite = np.isfinite(scores).all(1) & np.isfinite(accuracy)
-        unified.fit({n: scores[finite, j] for j, n in enumerate(names)}, accuracy[finite])
+        unified = self._unified_proxy("weights='fit'", proxies=list(names))
+        unified.fit({n: scores[:, j] for j, n in enumerate(names)}, accuracy)
         fitted = dict(getattr(unified, "weights", {}) or {})
         return np.array([float(fitted.get(n, 0.0)) for n in names])
 
@@ -281,17 +337,10 @@ class GradientAscentSearch(Strategy):
         kind = evaluator_kind(evaluator)
         with context.lifecycle():
             constraints = Constraints(space, self.max_params, self.max_flops)
-            names = self._proxy_names(evaluator, kind)
-            if not names:
-                raise ConfigError("strategy 'gradient_ascent': no proxy to score with (proxies=[...])")
+            table_w, explicit = self._weight_table(evaluator, kind)
+            names, dropped = self._proxy_names(evaluator, kind, table_w, explicit)
             table: TableFitness | None = None
             if kind == "table":
-                missing = [n for n in names if n not in evaluator.proxy_names()]
-                if missing:
-                    raise ConfigError(
-                        f"strategy 'gradient_ascent': the table has no published '{missing[0]}' scores (it has: "
-                        f"{', '.join(evaluator.proxy_names())})"
-                    )
                 table = TableFitness(evaluator, space)
                 pool = CandidatePool(space, table.members)
                 scorer: Any = _TableScorer(table, names)
@@ -312,13 +361,13 @@ class GradientAscentSearch(Strategy):
                 scored = self._choose_scored(space, pool, rng)
                 scores = scorer(scored, context)
                 pretrain = self._choose_pretrain(space, pool, scored, rng)
-                context.log_epoch(0, {"phase": "scores", "scored": len(scored), "proxies": len(names)})
-                context.save_checkpoint({"scored": json.dumps({"archs": [str(a) for a in scored], "scores": scores.tolist(),
-                                                               "pretrain": [str(a) for a in pretrain]})})
             scored_json = json.dumps({"archs": [str(a) for a in scored], "scores": scores.tolist(), "pretrain": [str(a) for a in pretrain]})
+            if "scored" not in state:
+                context.log_epoch(0, {"phase": "scores", "scored": len(scored), "proxies": len(names)})
+                context.save_checkpoint({"scored": scored_json})
             accuracy = np.array([table.row(a).val_accuracy for a in scored]) if table is not None else None
-            lam = self._weights(names, evaluator, kind, scores, accuracy)
-            mean, std = standardize(scores)
+            lam = self._weights(names, table_w, scores, accuracy)
+            norm = ScoreNormalizer(self.normalize).fit(scores)
 
             # 2. the autoencoder -------------------------------------------------------------------------
             codec = GraphCodec(space, pretrain + scored)
@@ -331,6 +380,7 @@ class GradientAscentSearch(Strategy):
             mpe_opt = torch.optim.Adam(mpe.parameters(), lr=self.mpe_lr)
             vgae_start = int(state.get("vgae_epoch", 0))
             mpe_start = int(state.get("mpe_epoch", 0))
+            best: dict[str, Any] = dict(state.get("mpe_best") or {})
             if "vgae" in state:
                 vgae.load_state_dict(state["vgae"])
                 vgae_opt.load_state_dict(state["vgae_opt"])
@@ -340,7 +390,7 @@ class GradientAscentSearch(Strategy):
 
             def ckpt(**extra: Any) -> None:
                 payload = {"scored": scored_json, "vgae": vgae.state_dict(), "vgae_opt": vgae_opt.state_dict(),
-                           "mpe": mpe.state_dict(), "mpe_opt": mpe_opt.state_dict(), **extra}
+                           "mpe": mpe.state_dict(), "mpe_opt": mpe_opt.state_dict(), "mpe_best": best, **extra}
                 context.save_checkpoint(payload)
 
             def vgae_epoch(epoch: int, metrics: dict[str, float]) -> None:
@@ -354,20 +404,27 @@ class GradientAscentSearch(Strategy):
             for p in vgae.parameters():
                 p.requires_grad_(False)
 
-            # 3. the multi-proxy estimator --------------------------------------------------------------
+            # 3. the multi-proxy estimator (frozen encoder) ----------------------------------------------
             with torch.no_grad():
                 sg = codec.encode(scored)
                 emb = vgae.embed(sg.adj, sg.ops)
-            targets = torch.from_numpy(((scores - mean) / std).astype(np.float32))
+            targets = torch.from_numpy(norm.transform(scores).astype(np.float32))
+            n_val = int(round(self.mpe_val_fraction * len(scored))) if len(scored) >= 20 else 0
+            split = np.random.default_rng(arch_seed(context.seed, "gradient_ascent/mpe_split")).permutation(len(scored))
+            tr_idx, va_idx = torch.from_numpy(np.sort(split[n_val:])), torch.from_numpy(np.sort(split[:n_val]))
 
             def mpe_epoch(epoch: int, metrics: dict[str, float]) -> None:
                 context.log_epoch(1 + self.vgae_epochs + epoch, {"phase": "estimator", **metrics})
                 ckpt(vgae_epoch=self.vgae_epochs, mpe_epoch=epoch + 1)
 
-            train_estimator(mpe, emb, targets, epochs=self.mpe_epochs, batch_size=self.mpe_batch_size, lr=self.mpe_lr,
-                            generator=context.torch_generator("gradient_ascent/mpe"), start_epoch=mpe_start,
-                            optimizer=mpe_opt, on_epoch=mpe_epoch)
+            train_estimator(mpe, emb[tr_idx], targets[tr_idx], epochs=self.mpe_epochs, batch_size=self.mpe_batch_size,
+                            lr=self.mpe_lr, generator=context.torch_generator("gradient_ascent/mpe"), start_epoch=mpe_start,
+                            optimizer=mpe_opt, on_epoch=mpe_epoch,
+                            val_embeddings=emb[va_idx] if n_val else None, val_targets=targets[va_idx] if n_val else None,
+                            best=best)
             mpe.eval()
+            for p in mpe.parameters():
+                p.requires_grad_(False)
             lam_t = torch.tensor(lam, dtype=torch.float32)
 
             def predict(archs: Sequence[Architecture]) -> np.ndarray:
@@ -392,7 +449,7 @@ class GradientAscentSearch(Strategy):
             order = sorted(range(len(found)), key=lambda i: (-pred[i], i))[: self.rescore_top]
             top = [found[i] for i in order]
             true = scorer(top, context)
-            true_up = unified_scores(true, mean, std, lam)
+            true_up = unified_scores(norm.transform(true), lam)
             evaluated = []
             for j, (a, i) in enumerate(zip(top, order)):
                 sc: dict[str, float] = {"fitness": float(true_up[j]), "predicted": float(pred[i])}
@@ -409,13 +466,14 @@ class GradientAscentSearch(Strategy):
             })
             if "starts" in info and table is not None:
                 start_archs = [space.parse(s) for s in info["starts"]]
-                info["start_fitness"] = unified_scores(scorer(start_archs, context), mean, std, lam).tolist()
+                info["start_fitness"] = unified_scores(norm.transform(scorer(start_archs, context)), lam).tolist()
             extra = {
                 "search": self.search,
                 "proxies": names,
                 "weights": dict(zip(names, lam.tolist())),
-                "mean": mean.tolist(),
-                "std": std.tolist(),
+                "normalize": self.normalize,
+                "dropped_proxies": dropped,
+                "estimator_epoch": best.get("epoch"),
                 "scored": len(scored),
                 "queries": len(scored) + len(top),
                 "found": len(found),

@@ -3,6 +3,9 @@ and the UP-NAS multi-proxy estimator (Huang et al., 2024).
 
 Encoder: L GIN layers over the symmetrised adjacency ``A + A^T`` and the one-hot operations ``X``
 (``h <- MLP((1 + eps) h + (A + A^T) h)``), then linear heads for the per-node mean and log-variance.
+Unlike arch2vec, the node features also carry the node's index (one-hot; ``positional=False`` turns it
+off): without it two nodes in symmetric positions with the same operation get identical embeddings, and
+the inner-product decoder must then predict an edge between them.
 Decoder: an inner-product adjacency decoder ``sigmoid(z_i . z_j)`` (upper triangle) and a linear
 operation decoder ``softmax(W z + b)``. Loss: operation cross-entropy + adjacency binary cross-entropy +
 ``kl_weight`` times the KL divergence to N(0, I). The embedding of an architecture is the flattened mean
@@ -31,6 +34,7 @@ __all__ = [
     "train_autoencoder",
     "reconstruction_accuracy",
     "MultiProxyEstimator",
+    "estimator_loss",
     "train_estimator",
 ]
 
@@ -144,12 +148,24 @@ class _GIN(nn.Module):
 class ArchAutoencoder(nn.Module):
     """The variational graph autoencoder (arch2vec). ``embed`` gives the flattened mean embedding."""
 
-    def __init__(self, num_nodes: int, num_classes: int, *, hidden_dim: int = 128, latent_dim: int = 16, layers: int = 5, dropout: float = 0.0):
+    def __init__(
+        self,
+        num_nodes: int,
+        num_classes: int,
+        *,
+        hidden_dim: int = 128,
+        latent_dim: int = 16,
+        layers: int = 5,
+        dropout: float = 0.0,
+        positional: bool = True,
+    ):
         super().__init__()
         if layers < 1 or hidden_dim < 1 or latent_dim < 1:
             raise ConfigError(f"autoencoder: layers, hidden_dim and latent_dim must be >= 1, got {layers}, {hidden_dim}, {latent_dim}")
         self.num_nodes, self.num_classes, self.latent_dim = num_nodes, num_classes, latent_dim
-        self.gins = nn.ModuleList(_GIN(num_classes if i == 0 else hidden_dim, hidden_dim) for i in range(layers))
+        self.positional = positional
+        d_in = num_classes + (num_nodes if positional else 0)
+        self.gins = nn.ModuleList(_GIN(d_in if i == 0 else hidden_dim, hidden_dim) for i in range(layers))
         self.fc_mu = nn.Linear(hidden_dim, latent_dim)
         self.fc_logvar = nn.Linear(hidden_dim, latent_dim)
         self.dropout = nn.Dropout(dropout)
@@ -162,6 +178,9 @@ class ArchAutoencoder(nn.Module):
     def encode(self, adj: torch.Tensor, ops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a = adj + adj.transpose(1, 2)
         h = ops
+        if self.positional:  # node index one-hot: tells apart nodes in symmetric positions with the same op
+            pos = torch.eye(self.num_nodes, dtype=ops.dtype, device=ops.device).expand(ops.shape[0], -1, -1)
+            h = torch.cat([ops, pos], -1)
         for gin in self.gins:
             h = gin(h, a)
         return self.fc_mu(h), self.fc_logvar(h)
@@ -289,6 +308,14 @@ class MultiProxyEstimator(nn.Module):
         return self.net(z)
 
 
+def estimator_loss(model: MultiProxyEstimator, embeddings: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """MSE over the finite targets (missing scores are masked out)."""
+    valid = torch.isfinite(targets)
+    pred = model(embeddings)
+    diff = torch.where(valid, pred - torch.where(valid, targets, torch.zeros_like(targets)), torch.zeros_like(pred))
+    return (diff**2).sum() / valid.sum().clamp_min(1)
+
+
 def train_estimator(
     model: MultiProxyEstimator,
     embeddings: torch.Tensor,
@@ -301,27 +328,42 @@ def train_estimator(
     start_epoch: int = 0,
     optimizer: torch.optim.Optimizer | None = None,
     on_epoch: Any = None,
+    val_embeddings: torch.Tensor | None = None,
+    val_targets: torch.Tensor | None = None,
+    best: dict[str, Any] | None = None,
 ) -> torch.optim.Optimizer:
-    """MSE on standardised scores (NaN targets are masked out), Adam without weight decay (UP-NAS 3.5)."""
+    """MSE on standardised scores (NaN targets are masked out), Adam without weight decay (UP-NAS 3.5).
+
+    With validation data, ``best`` (a dict updated in place: ``loss``, ``epoch``, ``state``) tracks the
+    epoch with the lowest validation MSE and the model ends with those weights (early stopping by model
+    selection; pass the same dict again when resuming)."""
     opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     n = embeddings.shape[0]
     bs = max(2, min(batch_size, n))
-    valid = torch.isfinite(targets)
-    clean = torch.where(valid, targets, torch.zeros_like(targets))
+    track = val_embeddings is not None and val_targets is not None and len(val_embeddings) > 0
+    best = {} if best is None else best
     for epoch in range(start_epoch, epochs):
         model.train()
         perm = torch.randperm(n, generator=generator)
         total, count = 0.0, 0
         for s in range(0, n - bs + 1, bs):
             idx = perm[s : s + bs]
-            pred = model(embeddings[idx])
-            m = valid[idx].float()
-            loss = ((pred - clean[idx]) ** 2 * m).sum() / m.sum().clamp_min(1)
+            loss = estimator_loss(model, embeddings[idx], targets[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += float(loss.detach())
             count += 1
+        metrics = {"loss": total / max(1, count)}
+        if track:
+            model.eval()
+            with torch.no_grad():
+                v = float(estimator_loss(model, val_embeddings, val_targets))
+            metrics["val_loss"] = v
+            if "loss" not in best or v < best["loss"]:
+                best.update(loss=v, epoch=epoch, state={k: t.detach().clone() for k, t in model.state_dict().items()})
         if on_epoch is not None:
-            on_epoch(epoch, {"loss": total / max(1, count)})
+            on_epoch(epoch, metrics)
+    if track and "state" in best:
+        model.load_state_dict(best["state"])
     return opt
