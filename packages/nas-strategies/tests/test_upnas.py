@@ -14,6 +14,7 @@ from nas_core import ArchitectureError, Architecture, ConfigError, Proxy, RunCon
 from nas_core.testing import FakeProxy, FakeSpace, fake_images
 from nas_strategies import (
     ArchAutoencoder,
+    EstimatorEnsemble,
     GradientAscentSearch,
     GraphCodec,
     MultiProxyEstimator,
@@ -157,6 +158,22 @@ def test_estimator_learns_proxy_scores_from_embeddings():
     assert 0 <= best["epoch"] < 10 and np.isfinite(best["loss"])
 
 
+def test_an_ensemble_averages_its_members_and_each_member_learns():
+    g = torch.Generator().manual_seed(0)
+    emb = torch.randn(120, 6, generator=g)
+    y = emb[:, :2] * 2.0
+    torch.manual_seed(0)
+    ens = EstimatorEnsemble([MultiProxyEstimator(6, 2, hidden_dim=16) for _ in range(3)])
+    train_estimator(ens, emb, y, epochs=30, generator=g)
+    ens.eval()
+    with torch.no_grad():
+        members = torch.stack([m(emb) for m in ens.members])
+        assert torch.allclose(ens(emb), members.mean(0))
+        errors = ((members - y) ** 2).mean((1, 2))
+    assert (errors < 0.3 * y.var()).all(), errors  # untrained: about y.var()
+    assert not torch.allclose(members[0], members[1])  # independent members
+
+
 def test_score_normalizer_is_robust_to_sentinels_and_heavy_tails():
     s = np.array([[1.0, -1e8], [2.0, 3.0], [3.0, 4.0], [4.0, np.nan], [1000.0, 5.0]])
     rank = ScoreNormalizer("rank").fit(s)
@@ -180,7 +197,8 @@ def test_score_normalizer_is_robust_to_sentinels_and_heavy_tails():
 @pytest.mark.parametrize("search", ["gradient", "random", "evolution"])
 def test_search_modes_return_rescored_candidates_from_the_table(registry, search):
     table = fake_table()
-    res = GradientAscentSearch(search=search, queries=12, population=6, tournament=3, **SMALL).run(FakeSpace(), table, None, _ctx())
+    res = GradientAscentSearch(search=search, queries=12, population=6, tournament=3, mpe_ensemble=2, **SMALL).run(
+        FakeSpace(), table, None, _ctx())
     assert res.extra["search"] == search and res.extra["source"] == "table"
     assert 1 <= len(res.candidates) <= 4
     fits = [c.fitness for c in res.candidates]

@@ -36,6 +36,7 @@ _LAZY = {
     "GraphBatch": "._vgae",
     "GraphCodec": "._vgae",
     "MultiProxyEstimator": "._vgae",
+    "EstimatorEnsemble": "._vgae",
     "encode_architectures": "._vgae",
     "reconstruction_accuracy": "._vgae",
     "train_autoencoder": "._vgae",
@@ -73,6 +74,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._upnas import GradientAscentSearch, ProxyScoreCache, ScoreNormalizer, UPNAS_PROXIES, unified_scores
     from ._vgae import (
         ArchAutoencoder,
+        EstimatorEnsemble,
         GraphBatch,
         GraphCodec,
         MultiProxyEstimator,

@@ -56,7 +56,14 @@ from ._common import (
     arch_seed,
     space_name,
 )
-from ._vgae import ArchAutoencoder, GraphCodec, MultiProxyEstimator, train_autoencoder, train_estimator
+from ._vgae import (
+    ArchAutoencoder,
+    EstimatorEnsemble,
+    GraphCodec,
+    MultiProxyEstimator,
+    train_autoencoder,
+    train_estimator,
+)
 
 __all__ = ["GradientAscentSearch", "ProxyScoreCache", "ScoreNormalizer", "UPNAS_PROXIES", "unified_scores"]
 
@@ -199,6 +206,7 @@ class GradientAscentSearch(Strategy):
     mpe_batch_size: int = 16
     mpe_lr: float = 1e-3
     mpe_val_fraction: float = 0.0
+    mpe_ensemble: int = 1
     normalize: str = "rank"
     search: str = "gradient"
     num_starts: int = 10
@@ -217,7 +225,8 @@ class GradientAscentSearch(Strategy):
     def __post_init__(self) -> None:
         if self.search not in ("gradient", "random", "evolution"):
             raise ConfigError(f"strategy 'gradient_ascent': search must be gradient, random or evolution, got '{self.search}'")
-        for opt in ("num_starts", "max_steps", "queries", "rescore_top", "vgae_batch_size", "mpe_batch_size", "proxy_batch_size"):
+        for opt in ("num_starts", "max_steps", "queries", "rescore_top", "vgae_batch_size", "mpe_batch_size", "proxy_batch_size",
+                    "mpe_ensemble"):
             if int(getattr(self, opt)) < 1:
                 raise ConfigError(f"strategy 'gradient_ascent': {opt} must be >= 1, got {getattr(self, opt)}")
         if self.num_samples is not None and self.num_samples < 4:
@@ -375,9 +384,11 @@ class GradientAscentSearch(Strategy):
             with seeded(arch_seed(context.seed, "gradient_ascent/vgae")):
                 vgae = ArchAutoencoder(codec.num_nodes, codec.num_classes, hidden_dim=self.hidden_dim,
                                        latent_dim=self.latent_dim, layers=self.gin_layers)
-                mpe = MultiProxyEstimator(vgae.embedding_dim, len(names), hidden_dim=self.mpe_hidden)
-            vgae_opt = torch.optim.Adam(vgae.parameters(), lr=self.vgae_lr)
-            mpe_opt = torch.optim.Adam(mpe.parameters(), lr=self.mpe_lr)
+                members = [MultiProxyEstimator(vgae.embedding_dim, len(names), hidden_dim=self.mpe_hidden)
+                           for _ in range(self.mpe_ensemble)]
+                mpe = members[0] if self.mpe_ensemble == 1 else EstimatorEnsemble(members)
+            vgae_opt = torch.optim.Adam(vgae.parameters(), lr=self.vgae_lr, foreach=True)
+            mpe_opt = torch.optim.Adam(mpe.parameters(), lr=self.mpe_lr, foreach=True)
             vgae_start = int(state.get("vgae_epoch", 0))
             mpe_start = int(state.get("mpe_epoch", 0))
             best: dict[str, Any] = dict(state.get("mpe_best") or {})
@@ -538,7 +549,7 @@ class GradientAscentSearch(Strategy):
             raise ConfigError(f"strategy 'gradient_ascent': no feasible start ({constraints.describe()})")
         return starts
 
-    def _ascent(self, vgae: ArchAutoencoder, mpe: MultiProxyEstimator, codec: GraphCodec, lam: torch.Tensor,
+    def _ascent(self, vgae: ArchAutoencoder, mpe: torch.nn.Module, codec: GraphCodec, lam: torch.Tensor,
                 pool: CandidatePool, constraints: Constraints, rng: np.random.Generator, predict: Any) -> tuple[list[Architecture], dict[str, Any]]:
         starts = self._starts(pool, constraints, rng)
         with torch.no_grad():

@@ -34,6 +34,7 @@ __all__ = [
     "train_autoencoder",
     "reconstruction_accuracy",
     "MultiProxyEstimator",
+    "EstimatorEnsemble",
     "estimator_loss",
     "train_estimator",
 ]
@@ -244,7 +245,7 @@ def train_autoencoder(
     on_epoch: Any = None,
 ) -> torch.optim.Optimizer:
     """Train the autoencoder (Adam). ``on_epoch(epoch, metrics)`` is called after each epoch (checkpoints)."""
-    opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
     n = len(data)
     bs = max(2, min(batch_size, n))
     for epoch in range(start_epoch, epochs):
@@ -308,7 +309,19 @@ class MultiProxyEstimator(nn.Module):
         return self.net(z)
 
 
-def estimator_loss(model: MultiProxyEstimator, embeddings: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+class EstimatorEnsemble(nn.Module):
+    """The mean prediction of several independently initialised estimators (``mpe_ensemble``); one member is
+    exactly the UP-NAS MPE. Averaging lowers the variance of an estimator trained on few scored architectures."""
+
+    def __init__(self, members: Sequence[MultiProxyEstimator]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(z) for m in self.members]).mean(0)
+
+
+def estimator_loss(model: nn.Module, embeddings: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """MSE over the finite targets (missing scores are masked out)."""
     valid = torch.isfinite(targets)
     pred = model(embeddings)
@@ -317,7 +330,7 @@ def estimator_loss(model: MultiProxyEstimator, embeddings: torch.Tensor, targets
 
 
 def train_estimator(
-    model: MultiProxyEstimator,
+    model: MultiProxyEstimator | EstimatorEnsemble,
     embeddings: torch.Tensor,
     targets: torch.Tensor,
     *,
@@ -337,22 +350,24 @@ def train_estimator(
     With validation data, ``best`` (a dict updated in place: ``loss``, ``epoch``, ``state``) tracks the
     epoch with the lowest validation MSE and the model ends with those weights (early stopping by model
     selection; pass the same dict again when resuming)."""
-    opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+    members = list(model.members) if isinstance(model, EstimatorEnsemble) else [model]
     n = embeddings.shape[0]
     bs = max(2, min(batch_size, n))
     track = val_embeddings is not None and val_targets is not None and len(val_embeddings) > 0
     best = {} if best is None else best
     for epoch in range(start_epoch, epochs):
         model.train()
-        perm = torch.randperm(n, generator=generator)
+        perms = [torch.randperm(n, generator=generator) for _ in members]
         total, count = 0.0, 0
         for s in range(0, n - bs + 1, bs):
-            idx = perm[s : s + bs]
-            loss = estimator_loss(model, embeddings[idx], targets[idx])
+            # each member sees its own order; disjoint parameters, so one Adam on the summed loss trains
+            # every member exactly as its own optimiser would
+            loss = sum(estimator_loss(m, embeddings[p[s : s + bs]], targets[p[s : s + bs]]) for m, p in zip(members, perms))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss.detach())
+            total += float(loss.detach()) / len(members)
             count += 1
         metrics = {"loss": total / max(1, count)}
         if track:
