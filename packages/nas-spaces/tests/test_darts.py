@@ -347,3 +347,15 @@ def test_config_errors():
         DartsSpace(ops=["skip_connect", "conv9"])
     custom = DartsSpace(ops=["none", "skip_connect", "max_pool_3x3"], **TINY)
     assert custom.supernet().alphas_normal.shape == (14, 3) and custom.config()["ops"][0] == "none"
+
+
+def test_graph_has_both_cells_with_their_ops_and_outputs():
+    import nas_core
+    from nas_spaces import DARTS_V2
+
+    space = nas_core.create_space("darts")
+    g = space.graph(space.parse(str(DARTS_V2)))
+    assert set(g) == {"normal", "reduce"}
+    ops = [op for _, _, op in g["normal"] if op]
+    assert ops == [op for op, _ in DARTS_V2.normal]
+    assert sorted(s for s, d, op in g["normal"] if d == "c_{k}") == ["0", "1", "2", "3"]

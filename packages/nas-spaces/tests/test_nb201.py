@@ -268,3 +268,13 @@ def test_channels_last_supernet_computes_the_same():
     x = torch.randn(2, 3, 8, 8)
     for u, v in zip(a(x), b(x)):
         assert torch.allclose(u, v, atol=1e-5)
+
+
+def test_graph_lists_every_edge_but_none_with_its_op():
+    import nas_core
+
+    space = nas_core.create_space("nb201")
+    arch = space.parse("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|")
+    assert space.graph(arch) == {
+        "cell": [("in", "1", "nor_conv_3x3"), ("1", "2", "skip_connect"), ("in", "out", "avg_pool_3x3"), ("2", "out", "nor_conv_1x1")]
+    }

@@ -192,3 +192,13 @@ def test_config_errors():
         VitSpace(**dict(TINY, feature_stages=5))
     with pytest.raises(ConfigError, match="unknown supernet option 'partial_channels'"):
         VitSpace(**TINY).supernet(partial_channels=2)
+
+
+def test_graph_is_a_chain_labelled_with_heads_and_ratios():
+    import nas_core
+
+    space = nas_core.create_space("autoformer_tiny")
+    arch = space.sample(nas_core.make_rng(0))
+    (edges,) = space.graph(arch).values()
+    assert len(edges) == arch.depth + 1
+    assert edges[0][2] == f"h{arch.num_heads[0]} r{arch.mlp_ratio[0]:g}" or edges[0][2].startswith(f"h{arch.num_heads[0]} r")

@@ -39,25 +39,32 @@ def _topo(edges: Sequence[tuple[str, str, str]]) -> list[str]:
 
 
 def _draw_graph(ax: Any, edges: Sequence[tuple[str, str, str]], title: str) -> None:
+    """Nodes on a line in topological order; each edge a quadratic curve (above or below the line for long
+    edges) with its operation written at the curve's midpoint."""
     order = _topo(edges)
-    pos = {n: (i, 0.0) for i, n in enumerate(order)}
-    for k, (s, t, label) in enumerate(edges):
-        (x0, y0), (x1, y1) = pos[s], pos[t]
+    xs = {n: float(i) for i, n in enumerate(order)}
+    t = np.linspace(0.0, 1.0, 60)
+    for k, (s, d, label) in enumerate(edges):
+        x0, x1 = xs[s], xs[d]
         span = abs(x1 - x0)
-        rad = 0.0 if span <= 1 else (0.35 if k % 2 else -0.35)
-        ax.annotate(
-            "",
-            xy=(x1, y1),
-            xytext=(x0, y0),
-            arrowprops=dict(arrowstyle="-|>", color="0.35", lw=1.2, shrinkA=14, shrinkB=14, connectionstyle=f"arc3,rad={rad}"),
-        )
+        h = 0.0 if span <= 1 else (1 if k % 2 else -1) * min(1.5, 0.38 * span)
+        px = (1 - t) ** 2 * x0 + 2 * (1 - t) * t * (x0 + x1) / 2 + t**2 * x1
+        py = 2 * (1 - t) * t * h
+        keep = (np.hypot(px - x0, py) > 0.22) & (np.hypot(px - x1, py) > 0.22)
+        px, py = px[keep], py[keep]
+        if len(px) < 2:
+            continue
+        ax.plot(px, py, color="0.4", lw=1.1, zorder=1)
+        ax.annotate("", xy=(px[-1], py[-1]), xytext=(px[-2], py[-2]),
+                    arrowprops=dict(arrowstyle="-|>", color="0.4", lw=1.1, mutation_scale=12, shrinkA=0, shrinkB=0), zorder=2)
         if label:
-            mx, my = (x0 + x1) / 2, (y0 + y1) / 2 - rad * span * 0.5
-            ax.text(mx, my, label, ha="center", va="center", fontsize=7, bbox=dict(boxstyle="round,pad=0.2", fc="#fff8dc", ec="0.7"))
-    for n, (x, y) in pos.items():
-        ax.text(x, y, n, ha="center", va="center", fontsize=8, bbox=dict(boxstyle="circle,pad=0.3", fc="#cfe2f3", ec="#3d85c6"))
-    ax.set_xlim(-0.8, max(1, len(order) - 1) + 0.8)
-    ax.set_ylim(-1.6, 1.6)
+            ax.text((x0 + x1) / 2, h / 2 if h else 0.16, label, ha="center", va="center", fontsize=7, zorder=3,
+                    bbox=dict(boxstyle="round,pad=0.2", fc="#fff8dc", ec="0.7"))
+    for n, x in xs.items():
+        ax.text(x, 0.0, n, ha="center", va="center", fontsize=8, zorder=4,
+                bbox=dict(boxstyle="round,pad=0.3", fc="#cfe2f3", ec="#3d85c6"))
+    ax.set_xlim(-0.7, max(1, len(order) - 1) + 0.7)
+    ax.set_ylim(-1.0, 1.0)
     ax.set_title(title, fontsize=10)
     ax.axis("off")
 

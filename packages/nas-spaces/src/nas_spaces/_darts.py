@@ -814,6 +814,18 @@ class DartsSpace(SearchSpace):
             edge_normalization=edge_normalization,
         )
 
+    def graph(self, arch: Architecture | Any) -> dict[str, list[tuple[str, str, str]]]:
+        """Normal and reduction cells as edges ``(from, to, op)`` for drawing (``c_{k-2}``, ``c_{k-1}``, nodes, ``c_{k}``)."""
+        a = self.parse(arch)
+        out: dict[str, list[tuple[str, str, str]]] = {}
+        for name in ("normal", "reduce"):
+            cell = getattr(a, name)
+            label = lambda j: ("c_{k-2}", "c_{k-1}")[j] if j < 2 else str(j - 2)  # noqa: E731
+            edges = [(label(j), str(k // 2), op) for k, (op, j) in enumerate(cell)]
+            edges += [(str(i - 2), "c_{k}", "") for i in getattr(a, f"{name}_concat")]
+            out[name] = edges
+        return out
+
     def cost(self, arch: Architecture | Any) -> Cost:
         a = arch if isinstance(arch, DartsArch) else DartsArch.parse(arch if isinstance(arch, str) else str(arch))
         hit = self._cost_cache.get(a)

@@ -677,6 +677,12 @@ class NB201Space(SearchSpace):
         )
 
     # -- cost -----------------------------------------------------------------------------------
+    def graph(self, arch: Architecture) -> dict[str, list[tuple[str, str, str]]]:
+        """The cell as edges ``(from node, to node, op)`` for drawing; ``none`` edges are left out."""
+        a = self.parse(str(arch))
+        names = ("in", "1", "2", "out")
+        return {"cell": [(names[j], names[i], op) for op, (i, j) in zip(a.ops, NB201_EDGES) if op != "none"]}
+
     def cost(self, arch: Architecture) -> Cost:
         """Analytic parameters and MACs of :meth:`build` ``(arch, num_classes=self.num_classes)``."""
         a = self._arch(arch)

@@ -723,6 +723,13 @@ class VitSpace(SearchSpace):
             self.drop_path_rate if drop_path_rate is None else float(drop_path_rate),
         )
 
+    def graph(self, arch: Architecture | Any) -> dict[str, list[tuple[str, str, str]]]:
+        """The subnet as a chain of blocks labelled with their heads and MLP ratio, for drawing."""
+        a = self.parse(arch)
+        nodes = [f"embed {a.embed_dim}", *(f"L{i}" for i in range(a.depth)), "head"]
+        labels = [f"h{h} r{_fmt_ratio(r)}" for h, r in zip(a.num_heads, a.mlp_ratio)] + [""]
+        return {"vit": [(nodes[i], nodes[i + 1], labels[i]) for i in range(len(nodes) - 1)]}
+
     def cost(self, arch: Architecture | Any) -> Cost:
         a = self._arch(arch)
         return Cost(*vit_cost(a, self.img_size, self.patch_size, self.in_chans, self.num_classes, self.head_dim, self.qkv_bias, self.mask_token))
