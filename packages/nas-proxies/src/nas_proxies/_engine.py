@@ -382,7 +382,8 @@ def _data_passes(
     shared = targets is not None  # supervised: loss pass and input pass are one forward
     fisher = _FisherHooks(layers) if "fisher" in want else None
     codes = _CodeHooks(net, images.shape[0], images.device) if "nwot" in want else None
-    x = images.clone().requires_grad_(need_input and bool(want & {"jacov", "epe_nas"}))
+    jac_on_images = "jacov" in want or ("epe_nas" in want and epe_source != "pretext")
+    x = images.clone().requires_grad_(jac_on_images)
     jac: torch.Tensor | None = None
     out_width: int | None = None
     try:
@@ -430,20 +431,20 @@ def _data_passes(
 
     if "nwot" in want and codes is not None:
         raw["nwot"], hints["nwot"] = codes.score()
-    if jac is not None:
-        jmat = jac.reshape(jac.shape[0], -1).detach().double().cpu()
-        if "jacov" in want:
-            raw["jacov"], hints["jacov"] = jacov_score(jmat)
-        if "epe_nas" in want:
-            if epe_source == "pretext" and epe_inputs is not images:
-                jmat_e, width = _input_jacobian(net, epe_inputs)
-                n_classes = int(epe_classes.max()) + 1
-            else:
-                jmat_e = jmat
-                n_classes = out_width if (out_width and epe_source == "labels") else int(epe_classes.max()) + 1
-            raw["epe_nas"], hints["epe_nas"] = epe_nas_score(jmat_e, epe_classes.cpu(), n_classes)
-            if hints["epe_nas"]:
-                hints["epe_nas"] += f"; classes from {epe_source}"
+    jmat = jac.reshape(jac.shape[0], -1).detach().double().cpu() if jac is not None else None
+    if jmat is not None and "jacov" in want:
+        raw["jacov"], hints["jacov"] = jacov_score(jmat)
+    if "epe_nas" in want:
+        if epe_source == "pretext":
+            jmat_e, _ = _input_jacobian(net, epe_inputs)
+            n_classes = int(epe_classes.max()) + 1
+        else:
+            assert jmat is not None
+            jmat_e = jmat
+            n_classes = out_width if (out_width and epe_source == "labels") else int(epe_classes.max()) + 1
+        raw["epe_nas"], hints["epe_nas"] = epe_nas_score(jmat_e, epe_classes.cpu(), n_classes)
+        if hints["epe_nas"]:
+            hints["epe_nas"] += f"; classes from {epe_source}"
 
 
 def _no_grad_output(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
