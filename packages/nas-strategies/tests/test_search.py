@@ -224,6 +224,19 @@ def test_mutation_hints_reach_spaces_that_accept_them(registry):
     assert calls and all(c == (0.3, 0.2) for c in calls)
 
 
+def test_mutation_hints_reach_spaces_that_name_them_depth_prob_and_block_prob(registry):
+    calls = []
+
+    class VitLike(FakeSpace):  # the keyword names of nas-spaces' ViT space
+        def mutate(self, arch, rng, *, depth_prob=None, block_prob=None):
+            calls.append((depth_prob, block_prob))
+            return super().mutate(arch, rng)
+
+    EvolutionSearch(population=4, generations=3, parents=2, mutation_prob=0.3, depth_mutation_prob=0.2).run(
+        VitLike(), fake_table(), None, _ctx())
+    assert calls and all(c == (0.2, 0.3) for c in calls)
+
+
 def test_mutation_hints_are_ignored_with_a_warning_by_other_spaces(registry):
     with pytest.warns(UserWarning, match="mutation_prob"):
         EvolutionSearch(population=4, generations=2, parents=2, mutation_prob=0.3).run(FakeSpace(), fake_table(), None, _ctx())

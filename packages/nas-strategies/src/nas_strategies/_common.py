@@ -134,6 +134,13 @@ def accepted_kwargs(fn: Callable[..., Any], hints: Mapping[str, Any]) -> tuple[d
     return ok, [k for k in hints if k not in params]
 
 
+#: other keyword names a space's mutate() may use for the evolution's mutation hints
+MUTATION_HINT_ALIASES: dict[str, tuple[str, ...]] = {
+    "mutation_prob": ("block_prob", "block_mutation_prob", "p_m"),
+    "depth_mutation_prob": ("depth_prob", "p_d"),
+}
+
+
 # ---------------------------------------------------------------------------------------------
 # candidate pools
 # ---------------------------------------------------------------------------------------------
@@ -159,14 +166,23 @@ class CandidatePool:
         self.tries = max(1, int(tries))
         self._mutate_kwargs: dict[str, Any] = {}
         hints = {k: v for k, v in (mutation_hints or {}).items() if v is not None}
-        if hints:
-            self._mutate_kwargs, rejected = accepted_kwargs(space.mutate, hints)
-            if rejected:
-                warnings.warn(
-                    f"space '{space_name(space)}' mutate() does not accept {', '.join(rejected)}; those mutation "
-                    f"hints are ignored (they apply to spaces with such knobs, e.g. depth/block mutation of ViTs)",
-                    stacklevel=3,
-                )
+        rejected = []
+        for name, value in hints.items():
+            # a hint goes to the first of its names the space's mutate() accepts (nas-spaces' ViT calls P_d
+            # and P_m depth_prob and block_prob)
+            for alias in (name, *MUTATION_HINT_ALIASES.get(name, ())):
+                ok, _ = accepted_kwargs(space.mutate, {alias: value})
+                if ok:
+                    self._mutate_kwargs.update(ok)
+                    break
+            else:
+                rejected.append(name)
+        if rejected:
+            warnings.warn(
+                f"space '{space_name(space)}' mutate() does not accept {', '.join(rejected)}; those mutation "
+                f"hints are ignored (they apply to spaces with such knobs, e.g. depth/block mutation of ViTs)",
+                stacklevel=3,
+            )
         self.members: list[Architecture] | None = None
         self._index: dict[str, int] = {}
         self._vecs: np.ndarray | None = None
@@ -319,9 +335,11 @@ class TableFitness:
     """Fitness looked up in a tabular benchmark.
 
     ``metric``: ``"val_accuracy"`` (the ground truth), the name of a published proxy in the table, or
-    ``"unified"``: ``sum_i w_i * z_i`` over the published proxies named in ``weights``, each z-scored over
-    the table's rows (a missing score counts as the mean, z = 0). Every candidate also records its
-    ``val_accuracy`` (for reporting; never used for ranking unless it is the metric).
+    ``"unified"``: ``sum_i w_i * z_i`` over the published proxies named in ``weights``, each standardised over
+    the table's rows by rank (a score's mid-rank position ``F`` mapped to ``(F - 0.5) * sqrt(12)``, robust to
+    the heavy tails and ``-1e8`` failure sentinels of published scores; a missing score counts as z = 0): the
+    normalisation ``gradient_ascent`` uses. Every candidate also records its ``val_accuracy`` (for
+    reporting; never used for ranking unless it is the metric).
     """
 
     kind = "table"
@@ -353,7 +371,6 @@ class TableFitness:
             )
         self.members = [space.parse(k) for k in self.rows]
         names = table.proxy_names()
-        self._stats: dict[str, tuple[float, float]] = {}
         if metric in ("val_accuracy", "accuracy"):
             self.metric = "val_accuracy"
             self.weights: dict[str, float] = {}
@@ -373,12 +390,10 @@ class TableFitness:
                 f"table_metric: '{metric}' is neither 'val_accuracy', 'unified' nor a proxy of the table "
                 f"(table has: {', '.join(names) or 'no proxies'})"
             )
+        self._ref: dict[str, np.ndarray] = {}
         for name in self.weights:
             vals = np.array([r.proxies.get(name, np.nan) for r in self.rows.values()], dtype=np.float64)
-            vals = vals[np.isfinite(vals)]
-            mu = float(vals.mean()) if vals.size else 0.0
-            sd = float(vals.std()) if vals.size > 1 else 1.0
-            self._stats[name] = (mu, sd if sd > 0 else 1.0)
+            self._ref[name] = np.sort(vals[np.isfinite(vals)])
         if self.metric != "val_accuracy" and self.metric != "unified":
             # a single proxy: rows lacking it cannot be ranked, keep them out of the pool
             self.members = [a for a in self.members if math.isfinite(self.rows[str(a)].proxies.get(metric, float("nan")))]
@@ -403,11 +418,12 @@ class TableFitness:
         total = 0.0
         for name, w in self.weights.items():
             v = row.proxies.get(name)
-            if v is None or not math.isfinite(v):
+            ref = self._ref[name]
+            if v is None or not math.isfinite(v) or ref.size == 0:
                 continue
-            mu, sd = self._stats[name]
-            total += w * (v - mu) / sd
-        return total
+            f = (np.searchsorted(ref, v, side="left") + np.searchsorted(ref, v, side="right")) / (2.0 * ref.size)
+            total += w * (f - 0.5) * math.sqrt(12.0)
+        return float(total)
 
     def __call__(self, arch: Architecture) -> dict[str, float]:
         row = self.row(arch)

@@ -596,16 +596,23 @@ class GradientAscentSearch(Strategy):
         return list(found.values()), info
 
     def _random(self, pool: CandidatePool, constraints: Constraints, rng: np.random.Generator, predict: Any) -> tuple[list[Architecture], dict[str, Any]]:
-        limit = len(pool) if pool.restricted else self.queries
-        archs: dict[str, Architecture] = {}
-        for _ in range(50 * self.queries):
-            if len(archs) >= min(self.queries, limit):
-                break
-            a = constraints.sample(pool, rng, exclude=set(archs))
+        if pool.restricted and pool.members is not None:  # without replacement from the pool
+            order = rng.permutation(len(pool.members))
+            archs = [pool.members[int(i)] for i in order if constraints.ok(pool.members[int(i)])][: self.queries]
+            return archs, {"estimator_queries": len(archs)}
+        found: dict[str, Architecture] = {}
+        taken: set[str] = set()
+        misses = 0
+        while len(found) < self.queries and misses < 20 * self.queries:
+            a = constraints.sample(pool, rng, exclude=taken)
             if a is None:
                 break
-            archs[str(a)] = a
-        return list(archs.values()), {"estimator_queries": len(archs)}
+            if str(a) in found:
+                misses += 1
+                continue
+            found[str(a)] = a
+            taken.add(str(a))
+        return list(found.values()), {"estimator_queries": len(found)}
 
     def _evolution(self, pool: CandidatePool, constraints: Constraints, rng: np.random.Generator, predict: Any) -> tuple[list[Architecture], dict[str, Any]]:
         cache: dict[str, float] = {}
@@ -641,11 +648,9 @@ class GradientAscentSearch(Strategy):
                 if constraints.ok(c):
                     child = c
                     break
+            queries += 1  # every child is one estimator query (a repeat is answered from the cache)
             if child is None:
-                queries += 1
                 continue
-            if str(child) not in cache:
-                queries += 1
             fit([child])
             visited.setdefault(str(child), child)
             queue.append(child)
