@@ -164,7 +164,8 @@ def test_gradient_ascent_returns_valid_architectures_better_than_its_starts(tabl
         assert res.extra["source"] == "table" and res.extra["proxies"] == list(UP_WEIGHTED)
         for c in res.candidates:  # valid NB201 architectures inside the table, re-scored from it
             assert space.parse(str(c.arch)) == c.arch and str(c.arch) in table
+        searched = [c for c in res.candidates if c.scores["searched"] == 1.0]  # found by the ascent
         starts = res.extra["start_fitness"]
-        assert len(starts) == 10
-        assert res.candidates[0].fitness > np.median(starts), (res.candidates[0].fitness, starts)
+        assert len(starts) == 10 and 1 <= len(searched) <= 5
+        assert searched[0].fitness > np.median(starts), (searched[0].fitness, starts)
         assert res.extra["stopped_invalid"] >= 1  # some trajectories ran until the decoded graph turned invalid

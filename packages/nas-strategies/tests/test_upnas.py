@@ -200,14 +200,18 @@ def test_search_modes_return_rescored_candidates_from_the_table(registry, search
     res = GradientAscentSearch(search=search, queries=12, population=6, tournament=3, mpe_ensemble=2, **SMALL).run(
         FakeSpace(), table, None, _ctx())
     assert res.extra["search"] == search and res.extra["source"] == "table"
-    assert 1 <= len(res.candidates) <= 4
+    searched = [c for c in res.candidates if c.scores["searched"] == 1.0]
+    assert 1 <= len(searched) <= 4
     fits = [c.fitness for c in res.candidates]
     assert fits == sorted(fits, reverse=True)
     for c in res.candidates:
         assert str(c.arch) in table
         assert c.scores["val_accuracy"] == table.accuracy(c.arch)
-        assert {"convs", "noise", "partial", "predicted"} <= set(c.scores)
-    assert res.extra["queries"] == res.extra["scored"] + len(res.candidates)
+        assert {"convs", "noise", "partial"} <= set(c.scores)
+    assert all("predicted" in c.scores for c in searched)
+    # the scored set competes too (it was queried): every architecture appears once
+    assert res.extra["queries"] == res.extra["scored"] + len(searched)
+    assert len(res.candidates) == len({str(c.arch) for c in res.candidates}) >= res.extra["scored"]
     if search != "gradient":
         assert res.extra["estimator_queries"] >= 6
 
@@ -218,9 +222,12 @@ def test_gradient_ascent_beats_the_median_start(registry):
     for seed in range(3):
         res = GradientAscentSearch(weights=w, num_samples=14, **SMALL).run(FakeSpace(), table, None, _ctx(seed))
         starts = res.extra["start_fitness"]
-        assert res.candidates[0].fitness > np.median(starts)
+        searched = [c for c in res.candidates if c.scores["searched"] == 1.0]
+        assert searched[0].fitness > np.median(starts)
         assert res.extra["weights"] == {"convs": 1.0, "partial": 0.5}  # zero weights are not scored
-        assert res.candidates[0].scores["val_accuracy"] >= np.median([table.accuracy(s) for s in res.extra["starts"]])
+        assert searched[0].scores["val_accuracy"] >= np.median([table.accuracy(s) for s in res.extra["starts"]])
+    alone = GradientAscentSearch(weights=w, num_samples=14, include_scored=False, **SMALL).run(FakeSpace(), table, None, _ctx(0))
+    assert all(c.scores["searched"] == 1.0 for c in alone.candidates) and len(alone.candidates) <= 4
 
 
 def test_constraints_hold_for_gradient_ascent(registry):

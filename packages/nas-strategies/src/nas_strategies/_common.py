@@ -25,7 +25,6 @@ from nas_core import (
     Candidate,
     ConfigError,
     DataError,
-    IncompatibleError,
     SearchResult,
     SearchSpace,
 )
@@ -525,15 +524,12 @@ def score_with_proxies(
     with seeded(s, context.device):
         net = space.build(arch, num_classes=num_classes)
         net = context.to_device(net)
-        loss_fn = None
+        loss_fn: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None
         x, y = images, targets
         if objective is not None:
             objective.setup(net.feature_info, in_chans=int(images.shape[1]), img_size=int(images.shape[-1]))
             objective.to(context.device)
-            obj = objective
-
-            def loss_fn(m: nn.Module, imgs: torch.Tensor) -> torch.Tensor:
-                return obj.loss(m, imgs)
+            loss_fn = objective_loss(objective)
 
     out = []
     for i, proxy in enumerate(proxies):
@@ -548,6 +544,15 @@ def score_with_proxies(
         name = getattr(proxy, "registered_name", "") or type(proxy).__name__
         out.append(context.check_finite(float(v), f"proxy '{name}' score", architecture=str(arch)))
     return out
+
+
+def objective_loss(objective: Any) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:
+    """``loss_fn(net, images)`` for proxies that need a loss: the objective's label-free loss."""
+
+    def loss_fn(net: nn.Module, images: torch.Tensor) -> torch.Tensor:
+        return objective.loss(net, images)
+
+    return loss_fn
 
 
 @contextlib.contextmanager
@@ -741,7 +746,3 @@ def _versions() -> dict[str, str]:
 
     return {"nas-core": core_version, "nas-strategies": __version__}
 
-
-def require(condition: bool, message: str) -> None:
-    if not condition:
-        raise IncompatibleError(message)

@@ -20,11 +20,8 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, ClassVar, Mapping
 
-import numpy as np
-
 from nas_core import (
     Architecture,
-    BenchmarkTable,
     ConfigError,
     SearchResult,
     SearchSpace,

@@ -22,7 +22,7 @@ import json
 import math
 import os
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
@@ -31,9 +31,7 @@ import torch
 
 from nas_core import (
     Architecture,
-    BenchmarkTable,
     ConfigError,
-    DataError,
     SearchResult,
     SearchSpace,
     Strategy,
@@ -216,6 +214,7 @@ class GradientAscentSearch(Strategy):
     population: int = 100
     tournament: int = 10
     rescore_top: int = 5
+    include_scored: bool = True
     max_params: float | None = None
     max_flops: float | None = None
 
@@ -463,7 +462,7 @@ class GradientAscentSearch(Strategy):
             true_up = unified_scores(norm.transform(true), lam)
             evaluated = []
             for j, (a, i) in enumerate(zip(top, order)):
-                sc: dict[str, float] = {"fitness": float(true_up[j]), "predicted": float(pred[i])}
+                sc: dict[str, float] = {"fitness": float(true_up[j]), "predicted": float(pred[i]), "searched": 1.0}
                 if table is not None:
                     sc["val_accuracy"] = float(table.row(a).val_accuracy)
                 for k, n in enumerate(names):
@@ -471,9 +470,22 @@ class GradientAscentSearch(Strategy):
                 evaluated.append((a, sc))
                 if context.is_main:
                     context.candidate_evaluated(a, sc)
+            searched_best = max(s["fitness"] for _, s in evaluated)
+            if self.include_scored:  # the scored set's architectures were queried too: they compete
+                seen = {str(a) for a, _ in evaluated}
+                scored_up = unified_scores(norm.transform(scores), lam)
+                for j, a in enumerate(scored):
+                    if str(a) in seen or not constraints.ok(a):
+                        continue
+                    sc = {"fitness": float(scored_up[j]), "searched": 0.0}
+                    if table is not None:
+                        sc["val_accuracy"] = float(table.row(a).val_accuracy)
+                    for k, n in enumerate(names):
+                        sc[n] = float(scores[j, k])
+                    evaluated.append((a, sc))
             context.log_epoch(1 + self.vgae_epochs + self.mpe_epochs, {
                 "phase": "search", "search": self.search, "found": len(found),
-                "best_fitness": max(s["fitness"] for _, s in evaluated),
+                "best_fitness": max(s["fitness"] for _, s in evaluated), "best_searched_fitness": searched_best,
             })
             if "starts" in info and table is not None:
                 start_archs = [space.parse(s) for s in info["starts"]]
