@@ -161,6 +161,13 @@ def test_proxy_scores_do_not_depend_on_the_evaluation_order(registry):
     assert all(scores_b[str(c.arch)] == c.fitness for c in a.candidates)
 
 
+def test_data_free_proxies_need_no_data(registry):
+    res = RandomSearch(budget=5).run(FakeSpace(), FakeProxy(), None, _ctx())
+    assert len(res.candidates) == 5
+    with pytest.raises(DataError, match="fake_grad|FakeGradProxy"):
+        RandomSearch(budget=5, loss_objective="fake").run(FakeSpace(), FakeGradProxy(), None, _ctx())
+
+
 def test_loss_proxies_need_labels_or_a_loss_objective(registry):
     with pytest.raises(ConfigError, match="loss_objective"):
         RandomSearch(budget=3).run(FakeSpace(), FakeGradProxy(), _data(), _ctx())

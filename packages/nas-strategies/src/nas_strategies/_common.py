@@ -38,6 +38,7 @@ __all__ = [
     "arch_seed",
     "fingerprint",
     "first_images",
+    "proxy_images",
     "split_batch",
     "evaluate_sharded",
     "sync_grads",
@@ -105,6 +106,20 @@ def first_images(data: Any, n: int, seed: int) -> tuple[torch.Tensor, torch.Tens
     images = torch.stack(imgs)
     targets = torch.tensor(labels, dtype=torch.long) if labels else None
     return images, targets
+
+
+def proxy_images(data: Any, n: int, seed: int, proxies: Sequence[Any], space: SearchSpace) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The fixed batch proxies score networks on: ``n`` images of the data, or, without data and when every
+    proxy is data-free, seeded uniform noise at the space's input size (``img_size``, default 32)."""
+    if data is None and proxies and all(getattr(p, "data_free", False) for p in proxies):
+        size = int(getattr(space, "img_size", 32) or 32)
+        chans = int(getattr(space, "in_chans", 3) or 3)
+        g = torch.Generator().manual_seed(int(seed))
+        return torch.rand(n, chans, size, size, generator=g), None
+    if data is None:
+        names = ", ".join(getattr(p, "registered_name", "") or type(p).__name__ for p in proxies if not getattr(p, "data_free", False))
+        raise DataError(f"proxy {names} scores networks on images: pass data=... (e.g. nas_core.load_data())")
+    return first_images(data, n, seed)
 
 
 def space_name(space: SearchSpace) -> str:

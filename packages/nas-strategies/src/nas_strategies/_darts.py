@@ -318,6 +318,8 @@ class DartsSearch(Strategy):
             last_val = next((h["val_loss"] for h in reversed(history) if "val_loss" in h), math.nan)
             fitness = -float(last_val) if isinstance(last_val, (int, float)) and math.isfinite(last_val) else math.nan
             final = _arch_weights(supernet)
+            if context.is_main:
+                context.candidate_evaluated(best, {"fitness": fitness})
             extra = {
                 "op_names": {k: list(v) for k, v in supernet.op_names().items()},
                 "epochs_run": epoch,

@@ -38,7 +38,7 @@ from ._common import (
     TableFitness,
     build_loss_fn,
     evaluate_sharded,
-    first_images,
+    proxy_images,
     make_result,
     num_classes_for,
 )
@@ -173,7 +173,7 @@ class _SampledSearch(Strategy):
             pool = CandidatePool(space, fit.members, mutation_hints=hints)
         elif kind == "proxy":
             pool = CandidatePool(space, mutation_hints=hints)
-            images, targets = first_images(data, self.proxy_batch_size, context.seed)
+            images, targets = proxy_images(data, self.proxy_batch_size, context.seed, [evaluator], space)
             objective = build_loss_fn([evaluator], has_targets=targets is not None, loss_objective=self.loss_objective,
                                       what=f"strategy '{self.registered_name or self.name}'")
             fit = ProxyFitness(evaluator, space, images, targets, context=context,

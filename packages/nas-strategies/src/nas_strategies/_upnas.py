@@ -45,7 +45,7 @@ from ._common import (
     Constraints,
     TableFitness,
     build_loss_fn,
-    first_images,
+    proxy_images,
     fingerprint,
     make_result,
     num_classes_for,
@@ -509,7 +509,7 @@ class GradientAscentSearch(Strategy):
 
     # -- pieces -----------------------------------------------------------------------------------
     def _proxy_scorer(self, space: SearchSpace, proxies: dict[str, Any], data: Any, context: Any) -> Any:
-        images, targets = first_images(data, self.proxy_batch_size, context.seed)
+        images, targets = proxy_images(data, self.proxy_batch_size, context.seed, list(proxies.values()), space)
         objective = build_loss_fn(list(proxies.values()), has_targets=targets is not None,
                                   loss_objective=self.loss_objective, what="strategy 'gradient_ascent'")
         n_classes = num_classes_for(space, data, self.num_classes)
