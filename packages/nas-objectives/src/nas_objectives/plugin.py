@@ -42,6 +42,8 @@ def nas_register_objectives(registry):
         aliases=("masktas",),
         summary="masked distillation from a frozen teacher, teacher-consistency score (MaskTAS)",
         requires_labels=False,
+        # a seconds-long run: a 3-block, 32-wide ViT teacher instead of ViT-S
+        smoke={"teacher": "vit_tiny_patch16_224", "teacher_kwargs": {"depth": 3, "embed_dim": 32, "num_heads": 2}},
         paper="MaskTAS eq. 9-11 (loss), eq. 13-16 (score)",
     )
     registry.add(

@@ -59,7 +59,19 @@ class ZeroCostProxy(Proxy):
         *,
         loss_fn: LossFn | None = None,
     ) -> float:
+        if targets is None and loss_fn is None and self.objective is not None:
+            loss_fn = self._objective_loss()
         return float(score_all(net, images, targets, [self.name], loss_fn=loss_fn, settings=self.settings())[self.name])
+
+    def _objective_loss(self) -> LossFn:
+        """The label-free loss of ``self.objective`` (set by ``nas_core.search`` when a run names an objective)."""
+        from ._objective import objective_loss
+
+        cached = getattr(self, "_loss_of", None)
+        if cached is None or cached.objective is not self.objective:
+            cached = objective_loss(self.objective)
+            self._loss_of = cached
+        return cached
 
     def __repr__(self) -> str:
         cfg = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
