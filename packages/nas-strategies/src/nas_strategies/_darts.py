@@ -270,7 +270,7 @@ class DartsSearch(Strategy):
                     if self.grad_clip:
                         nn.utils.clip_grad_norm_(weights, self.grad_clip)
                     w_opt.step()
-                    metrics = {"train_loss": lt, "lr": w_opt.param_groups[0]["lr"]}
+                    metrics = {"loss": lt, "lr": w_opt.param_groups[0]["lr"]}  # "loss": the weights' training loss
                     if v_losses and search_alphas:
                         metrics["val_loss"] = v_losses[-1]
                     context.log_step(global_step, metrics)
