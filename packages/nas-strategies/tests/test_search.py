@@ -186,6 +186,25 @@ def test_one_shot_training_lowers_the_loss_and_scores_on_the_supernet(registry):
     assert all(c.fitness < 0 for c in res.candidates)  # FakeObjective's score is a negative MSE
 
 
+def test_supervised_objectives_train_and_score_with_the_labels(registry):
+    seen = {"loss": [], "score": []}
+
+    class Supervised(FakeObjective):
+        requires_labels = True
+
+        def loss(self, backbone, images, targets=None):
+            seen["loss"].append(targets is not None)
+            return super().loss(backbone, images, targets)
+
+        def score(self, backbone, images, targets=None):
+            seen["score"].append(targets is not None and targets.shape[0] == images.shape[0])
+            return super().score(backbone, images)
+
+    EvolutionSearch(population=3, generations=2, parents=2, train_epochs=1, batch_size=8, steps_per_epoch=2).run(
+        FakeSpace(), Supervised(), _data(48, labels=True), _ctx())
+    assert seen["loss"] and all(seen["loss"]) and seen["score"] and all(seen["score"])
+
+
 def test_recalibrate_bn_replaces_the_running_statistics():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, momentum=0.3))

@@ -605,12 +605,18 @@ class ObjectiveFitness:
 
     kind = "objective"
 
-    def __init__(self, objective: Any, supernet: nn.Module, calib: Sequence[torch.Tensor], heldout: Sequence[torch.Tensor], *, context: Any):
+    def __init__(self, objective: Any, supernet: nn.Module, calib: Sequence[torch.Tensor], heldout: Sequence[torch.Tensor], *,
+                 context: Any, heldout_targets: Sequence[torch.Tensor] | None = None):
         self.objective = objective
         self.supernet = supernet
         self.calib = list(calib)
         self.heldout = list(heldout)
         self.context = context
+        # supervised baselines score against the held-out labels (when their score() takes targets)
+        self.targets = None
+        if heldout_targets is not None and getattr(objective, "requires_labels", False):
+            if accepted_kwargs(objective.score, {"targets": None})[0]:
+                self.targets = list(heldout_targets)
 
     @property
     def name(self) -> str:
@@ -625,8 +631,11 @@ class ObjectiveFitness:
         self.objective.eval()
         vals = []
         with torch.no_grad(), self.context.autocast():
-            for x in self.heldout:
-                vals.append(float(self.objective.score(net, x)))
+            for i, x in enumerate(self.heldout):
+                if self.targets is not None:
+                    vals.append(float(self.objective.score(net, x, targets=self.targets[i])))
+                else:
+                    vals.append(float(self.objective.score(net, x)))
         fit = self.context.check_finite(float(np.mean(vals)), f"objective '{self.name}' score", architecture=str(arch))
         return {"fitness": fit}
 

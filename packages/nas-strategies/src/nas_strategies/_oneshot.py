@@ -84,16 +84,19 @@ class OneShotTrainer:
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=max(1, self.epochs * n_steps), eta_min=0.0)
         self.with_labels = bool(getattr(objective, "requires_labels", False))
         # fixed batches for candidate evaluation: calibration (train split) and held-out scoring
-        self.calib = self._fixed(self.train_set, calib_batches, 1)
-        self.heldout = self._fixed(self.heldout_set, eval_batches, 2)
+        self.calib, _ = self._fixed(self.train_set, calib_batches, 1)
+        self.heldout, self.heldout_targets = self._fixed(self.heldout_set, eval_batches, 2)
         self.global_step = 0
 
-    def _fixed(self, subset: Any, n_batches: int, salt: int) -> list[torch.Tensor]:
+    def _fixed(self, subset: Any, n_batches: int, salt: int) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+        """Fixed batches of a subset (and their labels when the data yields them)."""
         if n_batches <= 0:
-            return []
+            return [], None
         n = min(len(subset), n_batches * self.batch_size)
-        images, _ = first_images(subset, n, self.context.seed + salt)
-        return [self.context.to_device(b) for b in images.split(self.batch_size)]
+        images, targets = first_images(subset, n, self.context.seed + salt)
+        batches = [self.context.to_device(b) for b in images.split(self.batch_size)]
+        labels = None if targets is None else [self.context.to_device(t) for t in targets.split(self.batch_size)]
+        return batches, labels
 
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -188,7 +188,8 @@ class _SampledSearch(Strategy):
                 val_fraction=self.val_fraction, eval_batches=self.eval_batches, calib_batches=self.calib_batches,
                 supernet_kwargs=self.supernet, stream=f"{self.registered_name or self.name}",
             )
-            fit = ObjectiveFitness(evaluator, trainer.supernet, trainer.calib, trainer.heldout, context=context)
+            fit = ObjectiveFitness(evaluator, trainer.supernet, trainer.calib, trainer.heldout, context=context,
+                                   heldout_targets=trainer.heldout_targets)
         return fit, pool, trainer
 
     def _hints(self) -> dict[str, Any]:
