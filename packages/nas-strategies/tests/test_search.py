@@ -161,6 +161,20 @@ def test_proxy_scores_do_not_depend_on_the_evaluation_order(registry):
     assert all(scores_b[str(c.arch)] == c.fitness for c in a.candidates)
 
 
+def test_a_proxy_that_brings_its_objective_needs_no_loss_objective(registry):
+    class OwnLoss(FakeGradProxy):
+        def score(self, net, images, targets=None, *, loss_fn=None):
+            if loss_fn is None and targets is None:
+                loss_fn = lambda m, x: self.objective.loss(m, x)  # noqa: E731 - what nas-proxies does
+                self.objective.setup(net.feature_info, 3, images.shape[-1])
+            return super().score(net, images, targets, loss_fn=loss_fn)
+
+    proxy = OwnLoss()
+    proxy.objective = FakeObjective()  # set by nas_core.search when a run names an objective
+    res = RandomSearch(budget=3).run(FakeSpace(), proxy, _data(), _ctx())
+    assert all(c.fitness > 0 for c in res.candidates)
+
+
 def test_data_free_proxies_need_no_data(registry):
     res = RandomSearch(budget=5).run(FakeSpace(), FakeProxy(), None, _ctx())
     assert len(res.candidates) == 5

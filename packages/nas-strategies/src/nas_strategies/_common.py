@@ -461,7 +461,12 @@ def build_loss_fn(
 
     Raises a clear error before any compute when a proxy needs a loss or targets and none can be had.
     """
-    needy = [p for p in proxies if getattr(p, "needs_loss", False) or getattr(p, "needs_targets", False)]
+    # a proxy whose ``objective`` attribute is set (nas_core.search does it when a run names an objective)
+    # differentiates that objective's loss itself
+    needy = [
+        p for p in proxies
+        if (getattr(p, "needs_loss", False) or getattr(p, "needs_targets", False)) and getattr(p, "objective", None) is None
+    ]
     if not needy or (has_targets and loss_objective is None):
         return None
     if loss_objective is None:
