@@ -108,6 +108,8 @@ class RunContext:
         self.seed = int(seed)
         self.deterministic = deterministic
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        if self.dist.enabled:  # every rank uses rank 0's directory (default names may embed a time stamp)
+            self.run_dir = self.broadcast_object(self.run_dir)
         self.resume = bool(resume)
         self.progress_enabled = progress
         self.config: dict[str, Any] = dict(config or {})
@@ -126,7 +128,7 @@ class RunContext:
         if self.resume:
             if self.run_dir is None:
                 raise ConfigError("resume=True needs run_dir (the directory of the interrupted run)")
-            if not (self.run_dir / CHECKPOINT_NAME).exists():
+            if self.is_main and not (self.run_dir / CHECKPOINT_NAME).exists():
                 raise CheckpointError(
                     f"cannot resume: '{self.run_dir}' has no {CHECKPOINT_NAME} (the run never saved one, or this is "
                     f"not a run directory)"
@@ -400,7 +402,11 @@ class RunContext:
         path = self.checkpoint_path
         if not self.resume or path is None:
             return None
-        state = load_checkpoint(path, map_location="cpu")
+        # rank 0 reads and broadcasts, so nodes without a shared file system resume too
+        state = load_checkpoint(path, map_location="cpu") if self.is_main else None
+        if self.distributed:
+            state = self.broadcast_object(state)
+        assert state is not None
         meta = state.pop("_nas", None)
         if meta is None:
             raise CheckpointError(f"'{path}' was not written by a nas run (no '_nas' section)")
