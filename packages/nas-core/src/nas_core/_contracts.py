@@ -322,7 +322,7 @@ def check_compatible(
             f"objective '{_name(evaluator)}' needs labels, but this search is label-free (the data has no labels). "
             f"Choose a label-free objective ("
             + ", ".join(_label_free_objectives())
-            + ") or pass labelled data (labels=True)."
+            + ") or, for the supervised baseline, ask for labels (labels=True, nas search --labels)."
         )
 
 

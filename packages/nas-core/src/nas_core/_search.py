@@ -244,7 +244,8 @@ def search(
     if evaluator is None and table is not None:
         evaluator = table
 
-    needs_labels = bool(getattr(objective_obj, "requires_labels", False)) or bool(run.get("labels"))
+    # label-free unless the run asks for labels: a supervised baseline must be chosen on purpose (labels=True)
+    needs_labels = bool(run.get("labels"))
     check_compatible(strategy_obj, space_obj, evaluator, has_labels=needs_labels)
     img_size = int(run.get("img_size") or 32)
     space_img = getattr(space_obj, "img_size", None)

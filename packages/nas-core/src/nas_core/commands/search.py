@@ -38,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--img-size", type=int, help="image size (default 32)")
     parser.add_argument("--limit", type=int, help="use only the first N images")
     parser.add_argument("--epochs", type=int, help="strategy epochs (or generations)")
+    parser.add_argument("--labels", action="store_true", help="load labels (only for the supervised baselines: supervised, random_labels)")
     parser.add_argument("--table", help="benchmark table (JSON) for tabular fitness and the fitness-vs-accuracy plot")
     parser.add_argument("--run-dir", help="run directory (default runs/<time>-<space>-<objective>-<strategy>)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its directory")
@@ -57,6 +58,8 @@ def _cli_config(args: argparse.Namespace) -> dict[str, Any]:
         v = getattr(args, attr)
         if v is not None:
             cfg.setdefault("run", {})[key] = v
+    if args.labels:
+        cfg.setdefault("run", {})["labels"] = True
     if args.epochs is not None:
         cfg.setdefault("_flat", {})["epochs"] = args.epochs
     if args.track:
@@ -71,7 +74,7 @@ def _resume_config(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     if not path.exists():
         raise ConfigError(f"cannot resume '{run_dir}': it has no config.json (is it a run directory?)")
     saved = {k: v for k, v in read_json(path).items() if not k.startswith("_")}
-    changed = [a for a in ("config", "space", "objective", "strategy", "proxy", "data", "epochs", "set", "table") if getattr(args, a)]
+    changed = [a for a in ("config", "space", "objective", "strategy", "proxy", "data", "epochs", "set", "table", "labels") if getattr(args, a)]
     if changed:
         raise ConfigError(
             f"--resume continues the run exactly as configured; drop {', '.join('--' + c for c in changed)} "
@@ -135,8 +138,15 @@ def run(args: argparse.Namespace) -> int:
               " see `nas search --help` for options", file=sys.stderr)
     t0 = time.perf_counter()
     result = search(config=resolved)
-    summarize(result, resolved, time.perf_counter() - t0)
+    if _is_main_process():
+        summarize(result, resolved, time.perf_counter() - t0)
     return 0
+
+
+def _is_main_process() -> bool:
+    import torch.distributed as dist
+
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def summarize(result: Any, cfg: dict[str, Any], seconds: float) -> None:
