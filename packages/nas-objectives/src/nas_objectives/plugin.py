@@ -34,6 +34,8 @@ def nas_register_objectives(registry):
         "nas_objectives._pretext:Jigsaw",
         summary="jigsaw permutation classification, 2x2/24 or 3x3/max-Hamming set (UnNAS)",
         requires_labels=False,
+        # a 2-permutation task learns within a seconds-long run (24 classes need a few hundred steps)
+        smoke={"num_permutations": 2},
         paper="UnNAS (Liu et al., ECCV 2020); Noroozi & Favaro, ECCV 2016",
     )
     registry.add(
