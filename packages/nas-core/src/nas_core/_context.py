@@ -319,8 +319,9 @@ class RunContext:
     def finish(self, result: Any) -> Any:
         """Record the result, write ``result.json`` (main rank), call ``nas_run_end``; returns ``result``."""
         self.result = result
-        if self.versions and hasattr(result, "versions") and not result.versions:
-            result.versions = dict(self.versions)
+        if self.versions and hasattr(result, "versions"):
+            # the run knows every distribution it composed; a strategy may only know its own
+            result.versions = {**self.versions, **{k: v for k, v in (result.versions or {}).items() if k not in self.versions}}
         if self.run_dir is not None and self.is_main and hasattr(result, "save"):
             result.save(self.run_dir / RESULT_NAME)
         self.plugin_manager.nas_run_end(context=self, result=result)
