@@ -76,3 +76,29 @@ def test_show_train_and_bench_consume_the_run(quick_run, shared_data):
     out = json.loads((rd / "train" / "train.json").read_text())
     assert out["arch"] == best and out["num_classes"] == 10 and out["params"] > 0 and out["flops"] > 0
     assert out["history"][-1]["train_loss"] < out["history"][0]["train_loss"]
+
+
+def test_train_inherit_fine_tunes_the_subnet_of_a_vit_search(tmp_path):
+    rd = tmp_path / "vit"
+    space = ["--set", "space.img_size=16", "--set", "space.patch_size=4", "--set", "space.embed_dims=[16,24]",
+             "--set", "space.depths=[2,3]", "--set", "space.num_heads=[1,2]", "--set", "space.mlp_ratios=[2.0,3.0]",
+             "--set", "space.head_dim=8", "--set", "space.feature_stages=2"]
+    strategy = ["--set", "strategy.train_epochs=2", "--set", "strategy.batch_size=16", "--set", "strategy.population=4",
+                "--set", "strategy.generations=2", "--set", "strategy.parents=2", "--set", "strategy.eval_batches=1",
+                "--set", "strategy.calib_batches=1"]
+    r = nas("search", "--space", "vit", "--objective", "mim", "--strategy", "evolution", "--limit", "128", "--img-size", "16",
+            *space, *strategy, "--run-dir", str(rd), "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    best = json.loads((rd / "result.json").read_text())["best"]
+
+    r = nas("train", str(rd), "--inherit", "--epochs", "2", "--limit", "200", "--batch-size", "32", "--lr", "0.01",
+            "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads((rd / "train" / "train.json").read_text())
+    assert out["inherit"] is True and out["arch"] == best and out["num_classes"] == 10
+    assert out["history"][-1]["train_loss"] < out["history"][0]["train_loss"]
+
+    # a space configured unlike the search cannot take the checkpoint: refused with the reason and the fix
+    r = nas("train", str(rd), "--inherit", "--out", str(tmp_path / "t2"), "--space-option", "embed_dims=[16,32]")
+    assert r.returncode == 2 and "another shape" in r.stderr and "drop --space-option" in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path / "t2" / "train.json").exists()

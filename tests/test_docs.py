@@ -35,3 +35,25 @@ def test_registered_name_has_a_readme_row(kind, entry):
     folder = ROOT / "packages" / dist if (ROOT / "packages" / dist).exists() else ROOT / "examples" / dist
     readme = (folder / "README.md").read_text()
     assert f"| `{entry.name}` |" in readme, f"{kind} '{entry.name}' has no row in {folder / 'README.md'}"
+
+
+def test_root_readme_lists_every_first_party_name():
+    readme = (ROOT / "README.md").read_text()
+    missing = [f"{kind} {entry.name}" for kind, entry in _registered()
+               if (ROOT / "packages" / entry.origin.dist).exists() and f"`{entry.name}`" not in readme]
+    assert not missing, f"README.md's table of registered names lacks {missing}"
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = "pip install -r requirements-dev.txt && hatch run ci:all"
+    assert command in readme, "the README's 'run every test' command changed: update .ci/run and this test"
+    assert [line for line in ci.splitlines() if line and not line.startswith(("#", "set ", "cd "))] == [command]
+
+
+def test_readme_main_job_installs_every_package():
+    readme = (ROOT / "README.md").read_text()
+    line = next(line for line in readme.splitlines() if line.endswith("&& nas search"))
+    for pkg in sorted(p.name for p in (ROOT / "packages").iterdir() if (p / "pyproject.toml").exists()):
+        assert f"./packages/{pkg}" in line, f"the main-job command does not install {pkg}"

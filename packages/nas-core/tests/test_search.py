@@ -166,3 +166,41 @@ def test_cli_config_errors_are_readable(cli_env, tmp_path):
     assert r.returncode == 2 and "unknown top-level key 'spcae'" in r.stderr
     r = nas(cli_env, "search", "--space", "fake", "--objective", "fake", "--strategy", "fake", "--set", "budgte=3")
     assert r.returncode == 2 and "option 'budgte' is not accepted" in r.stderr
+
+
+def test_official_nats_bench_files_are_read_through_its_api(tmp_path, monkeypatch):
+    """The adapter to the nats_bench API (not installed here: a stand-in module with its documented calls)."""
+    import types
+
+    from nas_core import BenchmarkTable
+    from nas_core import DataError
+
+    archs = ["|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|none~2|",
+             "|avg_pool_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"]
+    calls = []
+
+    class Api:
+        def __len__(self):
+            return len(archs)
+
+        def arch(self, idx):
+            return archs[idx]
+
+        def get_more_info(self, idx, dataset, hp, is_random):
+            calls.append((idx, dataset, hp, is_random))
+            return {"valid-accuracy": 90.0 - idx, "test-accuracy": 0.0}
+
+    def create(path, search_space, fast_mode, verbose):
+        assert search_space == "tss" and path.endswith("NATS-tss-v1_0-3ffb9-simple")
+        return Api()
+
+    official = tmp_path / "NATS-tss-v1_0-3ffb9-simple"
+    official.mkdir()
+    with pytest.raises(DataError, match="pip install nats_bench"):
+        BenchmarkTable.load(official)
+    monkeypatch.setitem(sys.modules, "nats_bench", types.SimpleNamespace(create=create))
+    table = BenchmarkTable.load(official)
+    assert len(table) == 2 and table.accuracy(archs[1]) == 89.0 and table.best().arch == archs[0]
+    assert calls[0] == (0, "cifar10-valid", "200", False)  # NB201's CIFAR-10 validation split, 200-epoch schedule
+    BenchmarkTable.load(official, dataset="cifar100")
+    assert calls[-1][1] == "cifar100"

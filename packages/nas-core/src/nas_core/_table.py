@@ -54,7 +54,7 @@ class BenchmarkTable:
                 f"benchmark table '{path}' does not exist. Pass a NAS-Bench-Suite-Zero JSON file (e.g. "
                 f"nb201_cifar10.json) or an official NATS-Bench file with the nats_bench API installed."
             )
-        if path.suffix in (".pth", ".pickle", ".pickle.pbz2") or path.is_dir():
+        if path.name.endswith((".pth", ".pickle", ".pickle.pbz2")) or path.is_dir():
             return cls.from_nats(path, dataset=dataset or "cifar10")
         try:
             data = json.loads(path.read_text())

@@ -78,16 +78,24 @@ def run(args: argparse.Namespace) -> int:
         if run_dir is None or not (run_dir / "checkpoint.pt").exists():
             raise ConfigError("--inherit needs a run directory whose checkpoint.pt holds the trained supernet")
         state = load_checkpoint(run_dir / "checkpoint.pt")
+        # strategies keep the supernet at the top of the checkpoint or inside their trainer's state
         sn_state = state.get("supernet")
         if sn_state is None:
+            sn_state = next((v["supernet"] for v in state.values() if isinstance(v, dict) and "supernet" in v), None)
+        if sn_state is None:
             raise ConfigError(f"{run_dir}/checkpoint.pt has no 'supernet' state to inherit from (this strategy does not keep one)")
-        supernet = space.supernet()
-        supernet.load_state_dict(sn_state)
-        model = supernet.extract(arch)
-        if hasattr(model, "reset_classifier"):
-            model.reset_classifier(num_classes)
-        else:
-            raise ConfigError(f"the extracted {type(model).__name__} has no reset_classifier(); it cannot be fine-tuned for {num_classes} classes")
+        # the supernet as the search built it (strategies may pass their own supernet options)
+        supernet = space.supernet(**((run_cfg.get("strategy") or {}).get("supernet") or {}))
+        try:
+            supernet.load_state_dict(sn_state)
+        except RuntimeError as exc:
+            raise ConfigError(
+                f"{run_dir}/checkpoint.pt holds a supernet of another shape than space '{space.registered_name or space.name}' "
+                f"with these options builds ({str(exc).splitlines()[0]}); drop --space-option, or train from scratch without --inherit"
+            ) from exc
+        if not hasattr(supernet, "extract"):
+            raise ConfigError(f"space '{space.registered_name or space.name}' cannot extract a subnet from its supernet; train from scratch (drop --inherit)")
+        model = supernet.extract(arch, num_classes=num_classes)
     else:
         torch.manual_seed(ctx.seed)
         model = space.build(arch, num_classes=num_classes)
