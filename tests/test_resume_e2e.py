@@ -60,11 +60,12 @@ def test_killed_search_resumes_to_the_uninterrupted_result(strategy, tmp_path):
     assert 2 <= done_at_kill < total
     state = load_checkpoint(cut / "checkpoint.pt")  # never half-written, whatever moment the kill hit
     assert "_nas" in state
-    assert not [p.name for p in cut.iterdir() if p.name.endswith(".tmp")], "a temporary checkpoint was left behind"
+    # a kill in the middle of a save may leave that save's temporary file (never the checkpoint half-written)
 
     r = subprocess.run([sys.executable, "-m", "nas_core.cli", "search", "--resume", str(cut), "--no-progress"],
                        env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert not [p.name for p in cut.iterdir() if p.name.endswith(".tmp")], "the resume left a temporary file behind"
     a = json.loads((full / "result.json").read_text())
     b = json.loads((cut / "result.json").read_text())
     assert b["best"] == a["best"]

@@ -133,6 +133,9 @@ class RunContext:
                     f"cannot resume: '{self.run_dir}' has no {CHECKPOINT_NAME} (the run never saved one, or this is "
                     f"not a run directory)"
                 )
+            if self.is_main:  # a kill during a save leaves its temporary file; the checkpoint itself is whole
+                for stale in self.run_dir.glob(".*.tmp"):
+                    stale.unlink(missing_ok=True)
         elif self.run_dir is not None and self.is_main and self._holds_run(self.run_dir):
             raise ConfigError(
                 f"run directory '{self.run_dir}' already holds a run ({CHECKPOINT_NAME} or {RESULT_NAME}); pass "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import os
@@ -126,7 +127,16 @@ def init_distributed(device_type: str | None = None, *, timeout_s: float = 600.0
     if backend == "nccl":
         torch.cuda.set_device(local_rank % torch.cuda.device_count())
     dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout_s))
+    # leave the group before interpreter teardown: a gloo/NCCL group still alive at exit can abort the process
+    atexit.register(_leave_process_group)
     return DistState(dist.get_rank(), dist.get_world_size(), local_rank, backend, True)
+
+
+def _leave_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
