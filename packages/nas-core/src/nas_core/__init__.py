@@ -14,8 +14,7 @@ access, so listing plugins and ``nas --help`` never import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .__about__ import __version__
 from ._arch import CAPABILITIES, Architecture, Cost, SearchSpace, arch_from_json, make_rng
@@ -31,6 +30,7 @@ from ._errors import (
     RegistryClashError,
     UnknownNameError,
 )
+from ._lazy import lazy_exports
 from ._factory import (
     create_objective,
     create_proxy,
@@ -98,6 +98,7 @@ _LAZY = {
 __all__ = [
     "__version__",
     "hookimpl",
+    "lazy_exports",
     # plugins and registry
     "NasPluginManager",
     "PluginInfo",
@@ -146,17 +147,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nas_core' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -13,8 +13,7 @@ Importing this package imports torch; the plugin module (``nas_spaces.plugin``) 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from nas_core import lazy_exports
 
 from .__about__ import __version__
 
@@ -50,14 +49,4 @@ _LAZY = {
 __all__ = ["__version__", *sorted(_LAZY)]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nas_spaces' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
