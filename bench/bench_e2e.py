@@ -124,7 +124,7 @@ def run_one(name: str, device: str, scale: float, quick: bool, out: Path) -> Non
     # images through the search loop per epoch: DARTS steps take a batch from each half of the data (weights,
     # then architecture), so an epoch sees every image once; one-shot training sees the training split (80 %)
     n_train = opts["limit"] if case["strategy"] == "darts" else int(opts["limit"] * (1 - float(strat.get("val_fraction", 0.2))))
-    first_phase = [s for s in clock.stamps[: strat.get("epochs") or strat.get("train_epochs")]]
+    first_phase = clock.stamps[: strat.get("epochs") or strat.get("train_epochs")]
     train_time = first_phase[-1] if first_phase else wall
     record = {
         "case": name, "device": device, "wall_s": wall, "epochs": epochs,

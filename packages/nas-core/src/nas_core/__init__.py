@@ -30,7 +30,6 @@ from ._errors import (
     RegistryClashError,
     UnknownNameError,
 )
-from ._lazy import lazy_exports
 from ._factory import (
     create_objective,
     create_proxy,
@@ -42,6 +41,7 @@ from ._factory import (
     list_spaces,
     list_strategies,
 )
+from ._lazy import lazy_exports
 from ._features import FeatureInfo, feature_take_indices
 from ._markers import hookimpl
 from ._plugins import (

@@ -324,7 +324,7 @@ class RunContext:
         self.result = result
         if self.versions and hasattr(result, "versions"):
             # the run knows every distribution it composed; a strategy may only know its own
-            result.versions = {**self.versions, **{k: v for k, v in (result.versions or {}).items() if k not in self.versions}}
+            result.versions = {**(result.versions or {}), **self.versions}
         if self.run_dir is not None and self.is_main and hasattr(result, "save"):
             result.save(self.run_dir / RESULT_NAME)
         self.plugin_manager.nas_run_end(context=self, result=result)

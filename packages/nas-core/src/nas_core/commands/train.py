@@ -86,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"{run_dir}/checkpoint.pt has no 'supernet' state to inherit from (this strategy does not keep one)")
         # the supernet as the search built it (strategies may pass their own supernet options)
         supernet = space.supernet(**((run_cfg.get("strategy") or {}).get("supernet") or {}))
+        if not hasattr(supernet, "extract"):
+            raise ConfigError(f"space '{space.registered_name or space.name}' cannot extract a subnet from its supernet; train from scratch (drop --inherit)")
         try:
             supernet.load_state_dict(sn_state)
         except RuntimeError as exc:
@@ -93,8 +95,6 @@ def run(args: argparse.Namespace) -> int:
                 f"{run_dir}/checkpoint.pt holds a supernet of another shape than space '{space.registered_name or space.name}' "
                 f"with these options builds ({str(exc).splitlines()[0]}); drop --space-option, or train from scratch without --inherit"
             ) from exc
-        if not hasattr(supernet, "extract"):
-            raise ConfigError(f"space '{space.registered_name or space.name}' cannot extract a subnet from its supernet; train from scratch (drop --inherit)")
         model = supernet.extract(arch, num_classes=num_classes)
     else:
         torch.manual_seed(ctx.seed)
