@@ -1,6 +1,11 @@
 """Tabular benchmarks: ground-truth accuracy (and published proxy scores) by architecture string.
 
-Reads the NAS-Bench-Suite-Zero JSON layout in two shapes:
+Sources:
+
+* ``"analognas"``: AnalogNAS-Bench, the CIFAR-10 accuracy of all 15,625 NAS-Bench-201 cells (optional
+  extra ``nas-core[analognas]``; read without running its unpickler, see :mod:`nas_core._analognas`);
+* an official NATS-Bench / NAS-Bench-201 file through the ``nats_bench`` API;
+* the NAS-Bench-Suite-Zero JSON layout in two shapes:
 
 * ``{"meta": {...}, "rows": [{"arch": "|...|", "val_accuracy": 93.1, "proxies": {"synflow": ...}}, ...]}``
   (the project's shared data files);
@@ -43,24 +48,53 @@ class BenchmarkTable:
         self.meta = dict(meta or {})
         self.source = source
         self.registered_name = "table"
+        self._sorted: np.ndarray | None = None
 
     # -- loading --------------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path, *, dataset: str | None = None) -> BenchmarkTable:
-        """Read a JSON table (either layout). Errors name the file and what was expected."""
-        path = Path(path)
-        if not path.exists():
+        """Read a table: ``"analognas"``, a JSON file (either layout), an AnalogNAS-Bench ``.anb`` file or an
+        official NATS-Bench file. Errors name the file and what was expected. ``dataset`` selects one
+        dataset of a multi-dataset file; a single-dataset table whose dataset differs is refused."""
+        if str(path).strip().lower() in ANALOGNAS_NAMES:
+            table = cls.from_analognas()
+        else:
+            path = Path(path)
+            if not path.exists():
+                raise DataError(
+                    f"benchmark table '{path}' does not exist. Pass 'analognas' (every NB201 cell; pip install "
+                    f"'nas-core[analognas]'), a NAS-Bench-Suite-Zero JSON file (e.g. nb201_cifar10.json) or an "
+                    f"official NATS-Bench file with the nats_bench API installed."
+                )
+            if path.is_file() and path.suffix == ".anb":
+                table = cls.from_analognas(path)
+            elif path.name.endswith((".pth", ".pickle", ".pickle.pbz2")) or path.is_dir():
+                return cls.from_nats(path, dataset=dataset or "cifar10")
+            else:
+                try:
+                    data = json.loads(path.read_text())
+                except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                    raise DataError(f"benchmark table '{path}' is not readable JSON: {exc}") from exc
+                table = cls.from_json(data, dataset=dataset, source=str(path))
+        if dataset is not None and table.meta.get("dataset") and _norm_ds(dataset) != _norm_ds(table.meta["dataset"]):
             raise DataError(
-                f"benchmark table '{path}' does not exist. Pass a NAS-Bench-Suite-Zero JSON file (e.g. "
-                f"nb201_cifar10.json) or an official NATS-Bench file with the nats_bench API installed."
+                f"benchmark table {table.source} holds {table.meta['dataset']} accuracies, not {dataset}; pass a "
+                f"{dataset} table (e.g. nb201_{_norm_ds(dataset)}.json) or drop --dataset"
             )
-        if path.name.endswith((".pth", ".pickle", ".pickle.pbz2")) or path.is_dir():
-            return cls.from_nats(path, dataset=dataset or "cifar10")
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataError(f"benchmark table '{path}' is not readable JSON: {exc}") from exc
-        return cls.from_json(data, dataset=dataset, source=str(path))
+        return table
+
+    @classmethod
+    def from_analognas(cls, path: str | Path | None = None) -> BenchmarkTable:
+        """AnalogNAS-Bench: CIFAR-10 accuracy after standard training of all 15,625 NB201 cells.
+
+        ``path``: a ``data.anb`` file; default: the installed ``analog-nasbench`` package's file (found
+        without importing the package; ``NAS_ANALOGNAS_FILE`` overrides it).
+        """
+        from ._analognas import load_analognas
+
+        rows, meta = load_analognas(path)
+        return cls([TableRow(arch=a, val_accuracy=acc, extra=extra) for a, acc, extra in rows], meta=meta,
+                   source="analognas" if path is None else str(path))
 
     @classmethod
     def from_json(cls, data: Any, *, dataset: str | None = None, source: str = "") -> BenchmarkTable:
@@ -163,17 +197,44 @@ class BenchmarkTable:
     def best(self) -> TableRow:
         return max(self._rows.values(), key=lambda r: r.val_accuracy)
 
+    def sorted_accuracies(self) -> np.ndarray:
+        """Every row's accuracy, ascending (cached)."""
+        if self._sorted is None:
+            self._sorted = np.sort(np.array([r.val_accuracy for r in self], dtype=np.float64))
+        return self._sorted
+
+    def fraction_above(self, accuracy: float) -> float:
+        """Fraction of rows with strictly higher accuracy than ``accuracy`` (0.0 = the best)."""
+        acc = self.sorted_accuracies()
+        return float(acc.size - np.searchsorted(acc, accuracy, side="right")) / acc.size
+
     def percentile(self, arch: Any) -> float:
         """Fraction of rows with strictly higher accuracy (0.0 = best, 0.01 = top 1%)."""
-        acc = self.accuracy(arch)
-        higher = sum(1 for r in self if r.val_accuracy > acc)
-        return higher / len(self)
+        return self.fraction_above(self.accuracy(arch))
+
+    def rank(self, arch: Any) -> int:
+        """1 + the number of rows with strictly higher accuracy (1 = the best)."""
+        acc = self.sorted_accuracies()
+        return 1 + int(acc.size - np.searchsorted(acc, self.accuracy(arch), side="right"))
+
+    def median(self) -> float:
+        return float(np.median(self.sorted_accuracies()))
 
     def top_fraction(self, fraction: float) -> set[str]:
         """Architecture strings within the best ``fraction`` of the table (at least one)."""
         ranked = sorted(self._rows.values(), key=lambda r: -r.val_accuracy)
         k = max(1, int(math.ceil(fraction * len(ranked))))
         return {r.arch for r in ranked[:k]}
+
+
+#: Names that select AnalogNAS-Bench in :meth:`BenchmarkTable.load`.
+ANALOGNAS_NAMES = ("analognas", "analognasbench", "analog-nasbench", "analognas-bench")
+
+
+def _norm_ds(name: str) -> str:
+    """``cifar10-valid`` / ``CIFAR-10`` -> ``cifar10``."""
+    n = str(name).lower().replace("-", "").replace("_", "")
+    return n[: -len("valid")] if n.endswith("valid") else n
 
 
 def _naslib_arch(key: str) -> str:

@@ -12,6 +12,9 @@ Fixtures:
 ``shared_data``
     the ``../shared/data`` directory with the NAS-Bench-201 tables; the test is skipped when it is
     absent, and fails instead when ``CI=true``.
+``analognas``
+    the AnalogNAS-Bench table of all 15,625 NB201 cells (``nas-core[analognas]``); skipped when the
+    package is not installed, and fails instead when ``CI=true``.
 """
 
 from __future__ import annotations
@@ -66,3 +69,17 @@ def shared_data(pytestconfig: pytest.Config) -> Path:
             pytest.fail(msg + " - and CI=true, where it must be present")
         pytest.skip(msg)
     return found
+
+
+@pytest.fixture(scope="session")
+def analognas() -> Any:
+    from .._errors import DataError
+    from .._table import BenchmarkTable
+
+    try:
+        return BenchmarkTable.load("analognas")
+    except DataError as exc:
+        msg = f"needs AnalogNAS-Bench (pip install 'nas-core[analognas]'): {exc}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg + " - and CI=true, where the test environments install it")
+        pytest.skip(msg)
