@@ -14,7 +14,8 @@ import torch.nn as nn
 from nas_core import ConfigError, DataError, RunContext, TensorImages, create_strategy
 from nas_core.testing import FakeGradProxy, FakeObjective, FakeProxy, FakeSpace, fake_images
 from nas_strategies import EvolutionSearch, ObjectiveFitness, OneShotTrainer, RandomSearch, recalibrate_bn
-from nas_strategies._common import CandidatePool, evaluate_sharded
+from nas_strategies._distributed import evaluate_sharded
+from nas_strategies._pool import CandidatePool
 from strategies_toys import fake_table
 
 

@@ -42,12 +42,12 @@ _LAZY = {
     "reconstruction_accuracy": "._vgae",
     "train_autoencoder": "._vgae",
     "train_estimator": "._vgae",
-    "CandidatePool": "._common",
-    "Constraints": "._common",
-    "TableFitness": "._common",
-    "ProxyFitness": "._common",
-    "ObjectiveFitness": "._common",
-    "recalibrate_bn": "._common",
+    "CandidatePool": "._pool",
+    "Constraints": "._constraints",
+    "TableFitness": "._fitness",
+    "ProxyFitness": "._fitness",
+    "ObjectiveFitness": "._fitness",
+    "recalibrate_bn": "._bn",
     "OneShotTrainer": "._oneshot",
 }
 
@@ -58,7 +58,10 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._common import CandidatePool, Constraints, ObjectiveFitness, ProxyFitness, TableFitness, recalibrate_bn
+    from ._bn import recalibrate_bn
+    from ._constraints import Constraints
+    from ._fitness import ObjectiveFitness, ProxyFitness, TableFitness
+    from ._pool import CandidatePool
     from ._darts import DartsSearch, count_skips, unrolled_arch_grads
     from ._oneshot import OneShotTrainer
     from ._search import EvolutionSearch, RandomSearch

@@ -25,7 +25,9 @@ import torch.nn as nn
 
 from nas_core import ConfigError, IncompatibleError, SearchResult, SearchSpace, Strategy, check_compatible, split_dataset
 
-from ._common import broadcast_module, make_result, reduce_tensors, split_batch, sync_buffers, sync_grads
+from ._batches import split_batch
+from ._distributed import broadcast_module, reduce_tensors, sync_buffers, sync_grads
+from ._results import make_result
 
 __all__ = ["DartsSearch", "unrolled_arch_grads", "count_skips"]
 

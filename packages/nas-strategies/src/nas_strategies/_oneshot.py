@@ -16,7 +16,9 @@ import torch.nn as nn
 
 from nas_core import ConfigError, IncompatibleError, SearchSpace, split_dataset
 
-from ._common import CandidatePool, broadcast_module, first_images, split_batch, sync_buffers, sync_grads
+from ._batches import first_images, split_batch
+from ._distributed import broadcast_module, sync_buffers, sync_grads
+from ._pool import CandidatePool
 
 __all__ = ["OneShotTrainer"]
 

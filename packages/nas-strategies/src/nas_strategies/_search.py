@@ -30,18 +30,12 @@ from nas_core import (
     evaluator_kind,
 )
 
-from ._common import (
-    CandidatePool,
-    Constraints,
-    ObjectiveFitness,
-    ProxyFitness,
-    TableFitness,
-    build_loss_fn,
-    evaluate_sharded,
-    proxy_images,
-    make_result,
-    num_classes_for,
-)
+from ._batches import num_classes_for, proxy_images
+from ._constraints import Constraints
+from ._distributed import evaluate_sharded
+from ._fitness import ObjectiveFitness, ProxyFitness, TableFitness, build_loss_fn
+from ._pool import CandidatePool
+from ._results import make_result
 from ._oneshot import OneShotTrainer
 
 __all__ = ["RandomSearch", "EvolutionSearch"]

@@ -40,20 +40,12 @@ from nas_core import (
     evaluator_kind,
 )
 
-from ._common import (
-    CandidatePool,
-    Constraints,
-    TableFitness,
-    build_loss_fn,
-    proxy_images,
-    fingerprint,
-    make_result,
-    num_classes_for,
-    score_with_proxies,
-    seeded,
-    arch_seed,
-    space_name,
-)
+from ._batches import num_classes_for, proxy_images
+from ._constraints import Constraints
+from ._fitness import TableFitness, build_loss_fn, score_with_proxies
+from ._helpers import arch_seed, fingerprint, seeded, space_name
+from ._pool import CandidatePool
+from ._results import make_result
 from ._vgae import (
     ArchAutoencoder,
     EstimatorEnsemble,
