@@ -4,6 +4,7 @@ unified weights, the ascent and its random/evolution baselines."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -253,11 +254,49 @@ def test_proxy_scores_are_cached_on_disk_and_reused(tmp_path, registry):
     second = GradientAscentSearch(**opts).run(FakeSpace(), Counting(), _data(), _ctx())
     assert len(calls) == n_first  # every score came from the cache
     assert [str(c.arch) for c in second.candidates] == [str(c.arch) for c in first.candidates]
-    # a corrupt cache file is ignored (and rewritten)
+    # a corrupt cache file is ignored with a warning naming it (and rewritten)
     files[0].write_text("{not json")
-    GradientAscentSearch(**opts).run(FakeSpace(), Counting(), _data(), _ctx())
+    with pytest.warns(RuntimeWarning, match="is ignored"):
+        GradientAscentSearch(**opts).run(FakeSpace(), Counting(), _data(), _ctx())
     assert len(calls) > n_first
     assert json.loads(files[0].read_text())["scores"]
+
+
+@pytest.mark.parametrize("poison", [1e300, float("inf"), "1.0", [1.0], True])
+def test_a_planted_cache_value_never_becomes_the_result(tmp_path, registry, poison):
+    opts = dict(SMALL, num_samples=10, cache_dir=str(tmp_path / "cache"))
+    clean = GradientAscentSearch(**opts).run(FakeSpace(), FakeProxy(), _data(), _ctx())
+    (path,) = (tmp_path / "cache").glob("*.json")
+    data = json.loads(path.read_text())
+    victim = str(clean.candidates[-1].arch)  # the worst candidate, made to look best
+    data["scores"][victim] = poison
+    path.write_text(json.dumps(data, allow_nan=True))
+    with pytest.warns(RuntimeWarning, match="is ignored"):
+        again = GradientAscentSearch(**opts).run(FakeSpace(), FakeProxy(), _data(), _ctx())
+    assert str(again.best) == str(clean.best)
+    (name,) = again.extra["proxies"]
+    assert all(math.isfinite(c.scores[name]) and abs(c.scores[name]) < 1e60 for c in again.candidates)
+
+
+def test_a_plausible_edit_is_caught_by_the_checksum(tmp_path):
+    cache = ProxyScoreCache(tmp_path, {"space": "fake"})
+    cache.save("p", {}, {"a": 1.0, "b": 2.0})
+    (path,) = tmp_path.glob("*.json")
+    data = json.loads(path.read_text())
+    data["scores"]["a"] = 5.0  # a finite, plausible value
+    path.write_text(json.dumps(data))
+    with pytest.warns(RuntimeWarning, match="checksum"):
+        assert cache.load("p", {}) == {}
+
+
+def test_cache_is_keyed_by_package_and_torch_versions(tmp_path, monkeypatch):
+    import nas_strategies._upnas as upnas
+
+    cache = ProxyScoreCache(tmp_path, {"space": "fake"})
+    cache.save("p", {}, {"a": 1.0, "b": float("nan")})
+    assert cache.load("p", {})["a"] == 1.0 and math.isnan(cache.load("p", {})["b"])  # undefined is kept
+    monkeypatch.setattr(upnas, "_score_versions", lambda: {"torch": "9.9", "nas-proxies": "0.0"})
+    assert ProxyScoreCache(tmp_path, {"space": "fake"}).load("p", {}) == {}  # another file: recomputed
 
 
 def test_cache_keys_separate_data_and_seeds(tmp_path):

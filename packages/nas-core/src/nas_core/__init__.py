@@ -43,6 +43,7 @@ from ._factory import (
 )
 from ._lazy import lazy_exports
 from ._features import FeatureInfo, feature_take_indices
+from ._io import atomic_write, atomic_write_bytes, atomic_write_text
 from ._markers import hookimpl
 from ._plugins import (
     NasPluginManager,
@@ -132,6 +133,9 @@ __all__ = [
     "SearchResult",
     "BenchmarkTable",
     "TableRow",
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
     # errors
     "NasError",
     "UnknownNameError",

@@ -189,6 +189,12 @@ class SearchSpace(abc.ABC):
         """Options that rebuild this space with ``create_space(name, **config)`` (saved in results)."""
         return {}
 
+    def defect(self, arch: Architecture) -> str | None:
+        """Why ``arch`` cannot work as a network, or ``None``: e.g. an NB201 cell with no path from its input to
+        its output computes a constant. Strategies never return such an architecture without saying so, and
+        proxy-driven searches give it the worst fitness. The default finds no defect."""
+        return None
+
     def validate(self, arch: Architecture | str) -> Architecture:
         """Parse a string, or check that an architecture belongs to this space."""
         if isinstance(arch, str):

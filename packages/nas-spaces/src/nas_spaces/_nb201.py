@@ -115,6 +115,14 @@ class NB201Arch(Architecture):
                 ops.append(op)
         return cls(tuple(ops))
 
+    def connected(self) -> bool:
+        """Whether some path of non-``none`` edges leads from the input (node 0) to the output (node 3)."""
+        reach = {0}
+        for e, (t, j) in enumerate(NB201_EDGES):  # edges are listed in topological order of their target
+            if self.ops[e] != "none" and j in reach:
+                reach.add(t)
+        return 3 in reach
+
     def nodes(self) -> list[tuple[tuple[str, int], ...]]:
         """The benchmark's genotype layout: per node ``((op, from_node), ...)``."""
         return [tuple((self.ops[e], j) for e, (t, j) in enumerate(NB201_EDGES) if t == i) for i in (1, 2, 3)]
@@ -463,9 +471,23 @@ class NB201Supernet(_Skeleton, Supernet):
     def op_names(self) -> dict[str, list[str]]:
         return {"cell": list(NB201_OPS)}
 
-    def discretize(self) -> NB201Arch:
-        """The highest-weighted op of every edge (``none`` included, as the benchmark's DARTS does)."""
-        return NB201Arch(tuple(NB201_OPS[i] for i in self.alphas.detach().argmax(-1).tolist()))
+    def discretize(self, connected: bool = False) -> NB201Arch:
+        """The highest-weighted op of every edge (``none`` included, as the benchmark's DARTS does).
+
+        ``connected=True``: the most probable cell (largest sum of log-softmax weights over its 6 edges) among
+        those with a path from input to output - the argmax cell itself when it has one.
+        """
+        logp = F.log_softmax(self.alphas.detach().float(), dim=-1).cpu()
+        arch = NB201Arch(tuple(NB201_OPS[i] for i in logp.argmax(-1).tolist()))
+        if not connected or arch.connected():
+            return arch
+        idx = torch.tensor(list(itertools.product(range(len(NB201_OPS)), repeat=len(NB201_EDGES))))
+        total = logp[torch.arange(len(NB201_EDGES)), idx].sum(-1)  # [15625]
+        for i in total.argsort(descending=True).tolist():
+            cand = NB201Arch(tuple(NB201_OPS[k] for k in idx[i].tolist()))
+            if cand.connected():
+                return cand
+        raise AssertionError("unreachable: the all-skip cell is connected")  # pragma: no cover
 
     # -- single path ----------------------------------------------------------------------------
     def set_active(self, arch: Architecture | str | None) -> None:
@@ -675,6 +697,13 @@ class NB201Space(SearchSpace):
             bool(track_running_stats),
             bool(channels_last),
         )
+
+    def defect(self, arch: Architecture) -> str | None:
+        a = self._arch(arch)
+        if a.connected():
+            return None
+        return ("no path from the input to the output: every path crosses a 'none' edge, so the cell outputs "
+                "zeros and the network computes a constant (chance accuracy)")
 
     # -- cost -----------------------------------------------------------------------------------
     def graph(self, arch: Architecture) -> dict[str, list[tuple[str, str, str]]]:

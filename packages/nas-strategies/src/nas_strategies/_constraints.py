@@ -12,15 +12,18 @@ __all__ = ["Constraints"]
 
 
 class Constraints:
-    """Hard limits on ``space.cost(arch)``: ``max_params`` and ``max_flops`` (absolute counts)."""
+    """Hard limits on ``space.cost(arch)``: ``max_params`` and ``max_flops`` (absolute counts). ``sound=True``
+    also rejects architectures with a structural defect (``space.defect``: no path from input to output)."""
 
-    def __init__(self, space: SearchSpace, max_params: float | None = None, max_flops: float | None = None):
+    def __init__(self, space: SearchSpace, max_params: float | None = None, max_flops: float | None = None,
+                 *, sound: bool = False):
         for name, v in (("max_params", max_params), ("max_flops", max_flops)):
             if v is not None and not v > 0:
                 raise ConfigError(f"{name}: must be positive, got {v}")
         self.space = space
         self.max_params = max_params
         self.max_flops = max_flops
+        self.sound = bool(sound)
         self._cache: dict[str, tuple[int, int]] = {}
 
     @property
@@ -35,6 +38,8 @@ class Constraints:
         return self._cache[key]
 
     def ok(self, arch: Architecture) -> bool:
+        if self.sound and self.space.defect(arch) is not None:
+            return False
         if not self.active:
             return True
         params, flops = self.cost(arch)
@@ -50,6 +55,8 @@ class Constraints:
             parts.append(f"max_params={self.max_params:g}")
         if self.max_flops is not None:
             parts.append(f"max_flops={self.max_flops:g}")
+        if self.sound:
+            parts.append("no structural defect")
         return ", ".join(parts) or "no constraints"
 
     def sample(self, pool: CandidatePool, rng: np.random.Generator, *, exclude: set[str] | None = None, tries: int = 2000) -> Architecture | None:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
+import warnings
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
@@ -26,6 +27,7 @@ import torch.nn as nn
 from nas_core import ConfigError, IncompatibleError, SearchResult, SearchSpace, Strategy, check_compatible, split_dataset
 
 from ._batches import split_batch
+from ._helpers import accepted_kwargs
 from ._distributed import broadcast_module, reduce_tensors, sync_buffers, sync_grads
 from ._results import make_result
 
@@ -171,177 +173,236 @@ class DartsSearch(Strategy):
         check_compatible(self, space, evaluator, has_labels=getattr(data, "has_labels", None))
         if data is None:
             raise ConfigError("strategy 'darts' needs image data (data=...)")
-        objective = evaluator
         with context.lifecycle():
-            supernet = space.supernet(**(self.supernet or {}))
-            if "differentiable" not in getattr(supernet, "capabilities", ()) or not supernet.arch_parameters():
-                raise IncompatibleError(
-                    f"space '{space.registered_name or space.name}' built a supernet without architecture parameters; "
-                    f"darts needs a differentiable supernet"
-                )
-            supernet = context.to_device(supernet)
-            train_set, val_set = split_dataset(data, val_fraction=self.val_fraction, seed=context.seed)
-            objective.setup(supernet.feature_info, in_chans=int(getattr(data, "in_chans", 3)), img_size=int(getattr(data, "img_size", 32)))
-            objective.to(context.device)
-            broadcast_module(supernet, context)
-            broadcast_module(objective, context)
-            forward_net: nn.Module = torch.compile(supernet) if context.compile else supernet  # type: ignore[assignment]
+            run = self._setup(space, evaluator, data, context)
+            run.restore(context.load_checkpoint() or {})
+            while run.epoch < self.epochs and run.stopped is None:
+                self._epoch(run)
+                run.checkpoint()
+            return context.finish(self._result(run))
 
-            alphas = list(supernet.arch_parameters())
-            alpha_ids = {id(a) for a in alphas}
-            weights = [p for p in supernet.weight_parameters() if p.requires_grad and id(p) not in alpha_ids]
-            weights += [p for p in objective.parameters() if p.requires_grad]
-            buffers = [b for b in list(supernet.buffers()) + list(objective.buffers()) if b.is_floating_point()]
-            w_opt = torch.optim.SGD(weights, lr=self.w_lr, momentum=self.w_momentum, weight_decay=self.w_weight_decay)
-            a_opt = torch.optim.Adam(alphas, lr=self.a_lr, betas=self.a_betas, weight_decay=self.a_weight_decay)
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=self.epochs, eta_min=self.w_lr_min)
-            train_loader = context.loader(train_set, self.batch_size, stream="darts/train")
-            val_loader = context.loader(val_set, self.batch_size, stream="darts/val")
-            steps = min(len(train_loader), len(val_loader))
-            if self.steps_per_epoch is not None:
-                steps = min(steps, self.steps_per_epoch)
-            if steps < 1:
-                raise ConfigError("strategy 'darts': no step per epoch (more data or a smaller batch_size)")
-            with_labels = bool(getattr(objective, "requires_labels", False))
-
-            state = context.load_checkpoint() or {}
-            start_epoch, alpha_history, stopped = 0, [], None
-            global_step = 0
-            if state:
-                supernet.load_state_dict(state["supernet"])
-                objective.load_state_dict(state["objective"])
-                w_opt.load_state_dict(state["w_opt"])
-                a_opt.load_state_dict(state["a_opt"])
-                sched.load_state_dict(state["sched"])
-                start_epoch = int(state["epoch"])
-                global_step = int(state["global_step"])
-                alpha_history = [_from_lists(h) for h in state["alpha_history"]]
-                stopped = state.get("stopped")
-                stopped = None if stopped is None or int(stopped) < 0 else int(stopped)
-
-            def loss_of(x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-                with context.autocast():
-                    return objective.loss(forward_net, x, y) if y is not None else objective.loss(forward_net, x)
-
-            def reduce(ts: list[torch.Tensor]) -> list[torch.Tensor]:
-                return reduce_tensors(ts, context)
-
-            val_loss_last = math.nan
-            epoch = start_epoch
-            while epoch < self.epochs and stopped is None:
-                supernet.train()
-                objective.train()
-                t_losses, v_losses = [], []
-                search_alphas = epoch >= self.warmup_epochs
-                batches = zip(train_loader, val_loader)
-                for i, (tb, vb) in enumerate(context.progress(batches, total=steps, desc=f"darts epoch {epoch}")):
-                    if i >= steps:
-                        break
-                    xt, yt = split_batch(tb)
-                    xv, yv = split_batch(vb)
-                    xt, xv = context.to_device(xt), context.to_device(xv)
-                    yt = context.to_device(yt) if (with_labels and yt is not None) else None
-                    yv = context.to_device(yv) if (with_labels and yv is not None) else None
-                    # architecture step on the validation batch
-                    if search_alphas:
-                        if self.unrolled:
-                            bufs = [w_opt.state.get(w, {}).get("momentum_buffer") for w in weights]
-                            g_alpha, lv = unrolled_arch_grads(
-                                lambda: loss_of(xt, yt), lambda: loss_of(xv, yv), weights, alphas,
-                                lr=w_opt.param_groups[0]["lr"], momentum=self.w_momentum,
-                                weight_decay=self.w_weight_decay, momentum_buffers=bufs, eps=self.unroll_eps,
-                                reduce=reduce, buffers=buffers,
-                            )
-                        else:
-                            loss_v = loss_of(xv, yv)
-                            g_alpha = reduce(_grads(loss_v, alphas))
-                            lv = float(loss_v.detach())
-                        context.check_finite(lv, "darts validation loss", epoch=epoch, step=global_step)
-                        a_opt.zero_grad(set_to_none=True)
-                        for a, g in zip(alphas, g_alpha):
-                            a.grad = g.detach().clone()
-                        a_opt.step()
-                        v_losses.append(lv)
-                    # weight step on the training batch
-                    loss_t = loss_of(xt, yt)
-                    lt = context.check_finite(loss_t, "darts training loss", epoch=epoch, step=global_step)
-                    w_opt.zero_grad(set_to_none=True)
-                    for w, g in zip(weights, _grads(loss_t, weights)):
-                        w.grad = g
-                    sync_grads(weights, context)
-                    if self.grad_clip:
-                        nn.utils.clip_grad_norm_(weights, self.grad_clip)
-                    w_opt.step()
-                    metrics = {"loss": lt, "lr": w_opt.param_groups[0]["lr"]}  # "loss": the weights' training loss
-                    if v_losses and search_alphas:
-                        metrics["val_loss"] = v_losses[-1]
-                    context.log_step(global_step, metrics)
-                    global_step += 1
-                    t_losses.append(lt)
-                sched.step()
-                sync_buffers(supernet, context)
-                sync_buffers(objective, context)
-                weights_now = _arch_weights(supernet)
-                alpha_history.append(weights_now)
-                arch = supernet.discretize()
-                skips = count_skips(arch, self.skip_ops)
-                # epoch metrics are averaged over ranks, so every rank records the same history
-                t_mean, v_mean = (float(t) for t in reduce([torch.tensor([float(np.mean(t_losses)),
-                                                                         float(np.mean(v_losses)) if v_losses else math.nan],
-                                                                        dtype=torch.float64, device=context.device)])[0])
-                val_loss_last = v_mean
-                if self.max_skips is not None and skips >= self.max_skips:
-                    stopped = epoch
-                epoch_metrics = {
-                    "train_loss": t_mean,
-                    "val_loss": val_loss_last,
-                    "lr": w_opt.param_groups[0]["lr"],
-                    "skips": skips,
-                    "arch": str(arch),
-                }
-                context.log_epoch(epoch, epoch_metrics)
-                epoch += 1
-                context.save_checkpoint(
-                    {
-                        "supernet": supernet.state_dict(),
-                        "objective": objective.state_dict(),
-                        "w_opt": w_opt.state_dict(),
-                        "a_opt": a_opt.state_dict(),
-                        "sched": sched.state_dict(),
-                        "epoch": epoch,
-                        "global_step": global_step,
-                        "alpha_history": [_to_lists(h) for h in alpha_history],
-                        "stopped": -1 if stopped is None else stopped,
-                    }
-                )
-
-            best = supernet.discretize()
-            history = context.epoch_history()
-            last_val = next((h["val_loss"] for h in reversed(history) if "val_loss" in h), math.nan)
-            fitness = -float(last_val) if isinstance(last_val, (int, float)) and math.isfinite(last_val) else math.nan
-            final = _arch_weights(supernet)
-            if context.is_main:
-                context.candidate_evaluated(best, {"fitness": fitness})
-            extra = {
-                "op_names": {k: list(v) for k, v in supernet.op_names().items()},
-                "epochs_run": epoch,
-                "early_stopped_at": stopped,
-                "skips": count_skips(best, self.skip_ops),
-                "order": 2 if self.unrolled else 1,
-            }
-            result = make_result(
-                self,
-                space,
-                [(best, {"fitness": fitness, "val_loss": float(last_val) if isinstance(last_val, (int, float)) else math.nan})],
-                context,
-                kind="objective",
-                evaluator_name=getattr(objective, "registered_name", "") or type(objective).__name__,
-                arch_weights=_to_lists(final),
-                arch_weights_history=[_to_lists(h) for h in alpha_history],
-                best=best,
-                extra=extra,
+    def _setup(self, space: SearchSpace, objective: Any, data: Any, context: Any) -> _DartsRun:
+        """Supernet, objective heads, optimisers and loaders (the same on every rank)."""
+        supernet = space.supernet(**(self.supernet or {}))
+        if "differentiable" not in getattr(supernet, "capabilities", ()) or not supernet.arch_parameters():
+            raise IncompatibleError(
+                f"space '{space.registered_name or space.name}' built a supernet without architecture parameters; "
+                f"darts needs a differentiable supernet"
             )
-            return context.finish(result)
+        supernet = context.to_device(supernet)
+        train_set, val_set = split_dataset(data, val_fraction=self.val_fraction, seed=context.seed)
+        objective.setup(supernet.feature_info, in_chans=int(getattr(data, "in_chans", 3)), img_size=int(getattr(data, "img_size", 32)))
+        objective.to(context.device)
+        broadcast_module(supernet, context)
+        broadcast_module(objective, context)
+        alphas = list(supernet.arch_parameters())
+        alpha_ids = {id(a) for a in alphas}
+        weights = [p for p in supernet.weight_parameters() if p.requires_grad and id(p) not in alpha_ids]
+        weights += [p for p in objective.parameters() if p.requires_grad]
+        w_opt = torch.optim.SGD(weights, lr=self.w_lr, momentum=self.w_momentum, weight_decay=self.w_weight_decay)
+        run = _DartsRun(
+            strategy=self, space=space, objective=objective, context=context, supernet=supernet,
+            forward_net=torch.compile(supernet) if context.compile else supernet,
+            alphas=alphas, weights=weights,
+            buffers=[b for b in list(supernet.buffers()) + list(objective.buffers()) if b.is_floating_point()],
+            w_opt=w_opt,
+            a_opt=torch.optim.Adam(alphas, lr=self.a_lr, betas=self.a_betas, weight_decay=self.a_weight_decay),
+            sched=torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=self.epochs, eta_min=self.w_lr_min),
+            train_loader=context.loader(train_set, self.batch_size, stream="darts/train"),
+            val_loader=context.loader(val_set, self.batch_size, stream="darts/val"),
+            with_labels=bool(getattr(objective, "requires_labels", False)),
+        )
+        run.steps = min(len(run.train_loader), len(run.val_loader))
+        if self.steps_per_epoch is not None:
+            run.steps = min(run.steps, self.steps_per_epoch)
+        if run.steps < 1:
+            raise ConfigError("strategy 'darts': no step per epoch (more data or a smaller batch_size)")
+        return run
+
+    def _arch_step(self, run: _DartsRun, xt: torch.Tensor, yt: Any, xv: torch.Tensor, yv: Any) -> float:
+        """One architecture update on the validation batch (first or second order); the validation loss."""
+        ctx = run.context
+        if self.unrolled:
+            bufs = [run.w_opt.state.get(w, {}).get("momentum_buffer") for w in run.weights]
+            g_alpha, lv = unrolled_arch_grads(
+                lambda: run.loss(xt, yt), lambda: run.loss(xv, yv), run.weights, run.alphas,
+                lr=run.w_opt.param_groups[0]["lr"], momentum=self.w_momentum,
+                weight_decay=self.w_weight_decay, momentum_buffers=bufs, eps=self.unroll_eps,
+                reduce=run.reduce, buffers=run.buffers,
+            )
+        else:
+            loss_v = run.loss(xv, yv)
+            g_alpha = run.reduce(_grads(loss_v, run.alphas))
+            lv = float(loss_v.detach())
+        ctx.check_finite(lv, "darts validation loss", epoch=run.epoch, step=run.global_step)
+        run.a_opt.zero_grad(set_to_none=True)
+        for a, g in zip(run.alphas, g_alpha):
+            a.grad = g.detach().clone()
+        run.a_opt.step()
+        return lv
+
+    def _weight_step(self, run: _DartsRun, xt: torch.Tensor, yt: Any) -> float:
+        """One SGD step of the weights (supernet and objective heads) on the training batch."""
+        loss_t = run.loss(xt, yt)
+        lt = run.context.check_finite(loss_t, "darts training loss", epoch=run.epoch, step=run.global_step)
+        run.w_opt.zero_grad(set_to_none=True)
+        for w, g in zip(run.weights, _grads(loss_t, run.weights)):
+            w.grad = g
+        sync_grads(run.weights, run.context)
+        if self.grad_clip:
+            nn.utils.clip_grad_norm_(run.weights, self.grad_clip)
+        run.w_opt.step()
+        return lt
+
+    def _epoch(self, run: _DartsRun) -> None:
+        ctx = run.context
+        run.supernet.train()
+        run.objective.train()
+        t_losses: list[float] = []
+        v_losses: list[float] = []
+        search_alphas = run.epoch >= self.warmup_epochs
+        batches = zip(run.train_loader, run.val_loader)
+        for i, (tb, vb) in enumerate(ctx.progress(batches, total=run.steps, desc=f"darts epoch {run.epoch}")):
+            if i >= run.steps:
+                break
+            xt, yt = run.batch(tb)
+            xv, yv = run.batch(vb)
+            if search_alphas:
+                v_losses.append(self._arch_step(run, xt, yt, xv, yv))
+            lt = self._weight_step(run, xt, yt)
+            metrics = {"loss": lt, "lr": run.w_opt.param_groups[0]["lr"]}  # "loss": the weights' training loss
+            if v_losses:
+                metrics["val_loss"] = v_losses[-1]
+            ctx.log_step(run.global_step, metrics)
+            run.global_step += 1
+            t_losses.append(lt)
+        run.sched.step()
+        sync_buffers(run.supernet, ctx)
+        sync_buffers(run.objective, ctx)
+        run.alpha_history.append(_arch_weights(run.supernet))
+        arch = run.supernet.discretize()
+        skips = count_skips(arch, self.skip_ops)
+        # epoch metrics are averaged over ranks, so every rank records the same history
+        means = torch.tensor([float(np.mean(t_losses)), float(np.mean(v_losses)) if v_losses else math.nan],
+                             dtype=torch.float64, device=ctx.device)
+        t_mean, v_mean = (float(t) for t in run.reduce([means])[0])
+        if self.max_skips is not None and skips >= self.max_skips:
+            run.stopped = run.epoch
+        ctx.log_epoch(run.epoch, {"train_loss": t_mean, "val_loss": v_mean, "lr": run.w_opt.param_groups[0]["lr"],
+                                  "skips": skips, "arch": str(arch)})
+        run.epoch += 1
+
+    def _final_arch(self, run: _DartsRun) -> tuple[Any, dict[str, Any]]:
+        """The discretised cell; never one with a defect (no input-output path) without saying so."""
+        best = run.supernet.discretize()
+        defect = run.space.defect(best)
+        if defect is None:
+            return best, {}
+        note: dict[str, Any] = {"argmax_arch": str(best), "argmax_defect": defect}
+        fixed = None
+        if "connected" in accepted_kwargs(run.supernet.discretize, {"connected": True})[0]:
+            fixed = run.supernet.discretize(connected=True)
+        if fixed is not None and run.space.defect(fixed) is None:
+            note["discretize"] = "most probable cell with a path from input to output (the argmax cell has none)"
+            msg = (f"darts: the highest-weighted op of every edge gives {best}, which has {defect}; returning the "
+                   f"most probable cell that has a path instead: {fixed}")
+            best = fixed
+        else:
+            note["defect"] = defect
+            msg = f"darts: the discretised architecture {best} has a defect: {defect}"
+        if run.context.is_main:
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
+        return best, note
+
+    def _result(self, run: _DartsRun) -> SearchResult:
+        ctx = run.context
+        best, note = self._final_arch(run)
+        history = ctx.epoch_history()
+        last_val = next((h["val_loss"] for h in reversed(history) if "val_loss" in h), math.nan)
+        fitness = -float(last_val) if isinstance(last_val, (int, float)) and math.isfinite(last_val) else math.nan
+        if ctx.is_main:
+            ctx.candidate_evaluated(best, {"fitness": fitness})
+        extra = {
+            "op_names": {k: list(v) for k, v in run.supernet.op_names().items()},
+            "epochs_run": run.epoch,
+            "early_stopped_at": run.stopped,
+            "skips": count_skips(best, self.skip_ops),
+            "order": 2 if self.unrolled else 1,
+            **note,
+        }
+        val = float(last_val) if isinstance(last_val, (int, float)) else math.nan
+        return make_result(
+            self, run.space, [(best, {"fitness": fitness, "val_loss": val})], ctx, kind="objective",
+            evaluator_name=getattr(run.objective, "registered_name", "") or type(run.objective).__name__,
+            arch_weights=_to_lists(_arch_weights(run.supernet)),
+            arch_weights_history=[_to_lists(h) for h in run.alpha_history], best=best, extra=extra,
+        )
+
+
+@dataclass
+class _DartsRun:
+    """The state of one DARTS search: modules, optimisers, loaders and progress (checkpointed per epoch)."""
+
+    strategy: DartsSearch
+    space: SearchSpace
+    objective: Any
+    context: Any
+    supernet: nn.Module
+    forward_net: Any
+    alphas: list[torch.Tensor]
+    weights: list[torch.Tensor]
+    buffers: list[torch.Tensor]
+    w_opt: torch.optim.Optimizer
+    a_opt: torch.optim.Optimizer
+    sched: Any
+    train_loader: Any
+    val_loader: Any
+    with_labels: bool
+    steps: int = 0
+    epoch: int = 0
+    global_step: int = 0
+    stopped: int | None = None
+    alpha_history: list[dict[str, Any]] = field(default_factory=list)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        with self.context.autocast():
+            return self.objective.loss(self.forward_net, x, y) if y is not None else self.objective.loss(self.forward_net, x)
+
+    def reduce(self, ts: list[torch.Tensor]) -> list[torch.Tensor]:
+        return reduce_tensors(ts, self.context)
+
+    def batch(self, b: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x, y = split_batch(b)
+        x = self.context.to_device(x)
+        y = self.context.to_device(y) if (self.with_labels and y is not None) else None
+        return x, y
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        if not state:
+            return
+        self.supernet.load_state_dict(state["supernet"])
+        self.objective.load_state_dict(state["objective"])
+        self.w_opt.load_state_dict(state["w_opt"])
+        self.a_opt.load_state_dict(state["a_opt"])
+        self.sched.load_state_dict(state["sched"])
+        self.epoch = int(state["epoch"])
+        self.global_step = int(state["global_step"])
+        self.alpha_history = [_from_lists(h) for h in state["alpha_history"]]
+        stopped = state.get("stopped")
+        self.stopped = None if stopped is None or int(stopped) < 0 else int(stopped)
+
+    def checkpoint(self) -> None:
+        self.context.save_checkpoint({
+            "supernet": self.supernet.state_dict(),
+            "objective": self.objective.state_dict(),
+            "w_opt": self.w_opt.state_dict(),
+            "a_opt": self.a_opt.state_dict(),
+            "sched": self.sched.state_dict(),
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "alpha_history": [_to_lists(h) for h in self.alpha_history],
+            "stopped": -1 if self.stopped is None else self.stopped,
+        })
 
 
 def _arch_weights(supernet: nn.Module) -> dict[str, torch.Tensor]:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from nas_core import Architecture, BenchmarkTable, ConfigError, DataError, SearchSpace
+from nas_core import Architecture, BenchmarkTable, ConfigError, DataError, NonFiniteError, SearchSpace
 
 from ._bn import recalibrate_bn
 from ._helpers import accepted_kwargs, arch_seed, seeded, space_name
@@ -196,8 +196,9 @@ class ProxyFitness:
 
     def __call__(self, arch: Architecture) -> dict[str, float]:
         raw = self.score_network(self.proxy, arch)
-        fit = self.context.check_finite(self.sign * raw, f"proxy '{self.name}' score", architecture=str(arch))
-        return {"fitness": fit, "proxy": raw}
+        if not math.isfinite(raw):  # undefined on this cell: the worst fitness (the reason: undefined_reason)
+            return {"fitness": math.nan, "proxy": raw, "undefined": 1.0}
+        return {"fitness": self.sign * raw, "proxy": raw}
 
 
 def score_with_proxies(
@@ -212,7 +213,14 @@ def score_with_proxies(
     objective: Any = None,
     seed: int = 0,
 ) -> list[float]:
-    """Scores of one freshly initialised network (built once) under every proxy, in order."""
+    """Scores of one freshly initialised network (built once) under every proxy, in order.
+
+    A score that is undefined on this cell is NaN (never an exception: the search goes on and ranks the cell
+    last, see :func:`undefined_reason`); a cell with a structural defect (``space.defect``, e.g. an NB201 cell
+    with no path from input to output) is not built at all and scores NaN under every proxy.
+    """
+    if space.defect(arch) is not None:
+        return [math.nan] * len(proxies)
     s = arch_seed(seed, arch)
     with seeded(s, context.device):
         net = space.build(arch, num_classes=num_classes)
@@ -233,10 +241,20 @@ def score_with_proxies(
                 xi, yi = pre
         with seeded(s + 7919 * (i + 1), context.device):
             with context.autocast():
-                v = proxy.score(net, xi, yi, loss_fn=loss_fn)
-        name = getattr(proxy, "registered_name", "") or type(proxy).__name__
-        out.append(context.check_finite(float(v), f"proxy '{name}' score", architecture=str(arch)))
+                try:
+                    v = float(proxy.score(net, xi, yi, loss_fn=loss_fn))
+                except NonFiniteError:
+                    v = math.nan
+        out.append(v if math.isfinite(v) else math.nan)
     return out
+
+
+def undefined_reason(space: SearchSpace, arch: Architecture, what: str) -> str:
+    """Why ``what`` (a fitness, a proxy score) is undefined on ``arch``: the space's defect, or a non-finite value."""
+    defect = space.defect(arch)
+    if defect is not None:
+        return f"{what} is undefined: the cell has {defect}"
+    return f"{what} is not finite on this network"
 
 
 def objective_loss(objective: Any) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:

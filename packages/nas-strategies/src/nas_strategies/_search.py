@@ -33,7 +33,7 @@ from nas_core import (
 from ._batches import num_classes_for, proxy_images
 from ._constraints import Constraints
 from ._distributed import evaluate_sharded
-from ._fitness import ObjectiveFitness, ProxyFitness, TableFitness, build_loss_fn
+from ._fitness import ObjectiveFitness, ProxyFitness, TableFitness, build_loss_fn, undefined_reason
 from ._pool import CandidatePool
 from ._results import make_result
 from ._oneshot import OneShotTrainer
@@ -86,10 +86,22 @@ class _Run:
         for a in archs:  # the invariant the tests check: constraints are never violated
             if not self.constraints.ok(a):  # pragma: no cover - guarded by every proposer
                 raise AssertionError(f"{a} violates {self.constraints.describe()}")
-        scores = evaluate_sharded(self.fitness, archs, self.context, desc=desc)
+        # a cell with a structural defect (no input-output path) is not worth a network: the worst fitness,
+        # unless a table knows its true value
+        table = isinstance(self.fitness, TableFitness)
+        todo = [a for a in archs if table or self.space.defect(a) is None]
+        computed = iter(evaluate_sharded(self.fitness, todo, self.context, desc=desc) if todo else [])
+        scores = [next(computed) if (table or self.space.defect(a) is None) else {"fitness": math.nan, "undefined": 1.0}
+                  for a in archs]
         for a, s in zip(archs, scores):
             self.evaluated[str(a)] = (a, s)
         return scores
+
+    def undefined(self) -> dict[str, str]:
+        """Evaluated architectures whose fitness is undefined, with the reason (recorded in the result)."""
+        what = f"fitness '{getattr(self.fitness, 'name', 'fitness')}'"
+        return {k: undefined_reason(self.space, a, what) for k, (a, s) in self.evaluated.items()
+                if not math.isfinite(float(s.get("fitness", math.nan)))}
 
     def ranked(self) -> list[str]:
         keys = list(self.evaluated)
@@ -231,6 +243,9 @@ class _SampledSearch(Strategy):
                 "fitness": fitness.name,
                 **extra,
             }
+            undefined = run.undefined()
+            if undefined:
+                extra["undefined"] = undefined
             result = make_result(self, space, items, context, kind=kind, evaluator_name=name, extra=extra)
             return context.finish(result)
 

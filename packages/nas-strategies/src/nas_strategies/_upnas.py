@@ -18,11 +18,14 @@ embedding space.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import time
+import warnings
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
@@ -36,13 +39,14 @@ from nas_core import (
     SearchSpace,
     Strategy,
     UnknownNameError,
+    atomic_write_text,
     check_compatible,
     evaluator_kind,
 )
 
 from ._batches import num_classes_for, proxy_images
 from ._constraints import Constraints
-from ._fitness import TableFitness, build_loss_fn, score_with_proxies
+from ._fitness import TableFitness, build_loss_fn, score_with_proxies, undefined_reason
 from ._helpers import arch_seed, fingerprint, seeded, space_name
 from ._pool import CandidatePool
 from ._results import make_result
@@ -128,13 +132,22 @@ def _proxy_config(proxy: Any) -> Any:
 
 
 class ProxyScoreCache:
-    """On-disk cache of proxy scores: one JSON file per (space configuration, proxy, data, seed, classes)
-    under ``directory``, mapping architecture strings to scores. Files are written atomically and merged,
-    so runs (and resumed runs) reuse each other's scores."""
+    """On-disk cache of proxy scores: one JSON file per (space configuration, proxy, data, seed, classes,
+    package and torch versions) under ``directory``, mapping architecture strings to scores (``null`` where a
+    proxy is undefined on the cell). Files are written atomically and merged, so runs (and resumed runs) reuse
+    each other's scores.
+
+    Nothing read back is trusted blindly: a file whose checksum, configuration, versions or values do not
+    check out (a score that is not a number, non-finite, or of implausible magnitude) is ignored with a
+    warning naming it and its scores are computed again.
+    """
+
+    #: larger magnitudes are no proxy score (synflow is kept on a log scale): a corrupted or planted value
+    MAX_ABS = 1e60
 
     def __init__(self, directory: str | Path | None, meta: Mapping[str, Any]):
         self.directory = None if directory is None else Path(directory).expanduser()
-        self.meta = dict(meta)
+        self.meta = {**dict(meta), "versions": _score_versions()}
 
     def path(self, proxy: str, proxy_cfg: Any) -> Path | None:
         if self.directory is None:
@@ -142,26 +155,60 @@ class ProxyScoreCache:
         key = fingerprint({**self.meta, "proxy": proxy, "proxy_config": proxy_cfg})
         return self.directory / f"{proxy}-{key}.json"
 
+    @staticmethod
+    def _checksum(meta: Any, scores: Mapping[str, Any]) -> str:
+        blob = json.dumps({"meta": meta, "scores": scores}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
     def load(self, proxy: str, proxy_cfg: Any) -> dict[str, float]:
         p = self.path(proxy, proxy_cfg)
-        if p is None or not p.exists():
+        if p is None or not p.is_file():
             return {}
         try:
             data = json.loads(p.read_text())
-            return {str(k): float(v) for k, v in data.get("scores", {}).items()}
-        except (OSError, ValueError, AttributeError):
-            return {}  # a corrupt cache file is ignored and rewritten
+            meta, raw, check = data["meta"], data["scores"], data["sha256"]
+            expected = json.loads(json.dumps({**self.meta, "proxy": proxy, "proxy_config": proxy_cfg}, default=str))
+            if meta != expected:
+                raise ValueError("it was written for another configuration or other package versions")
+            if check != self._checksum(meta, raw):
+                raise ValueError("its checksum does not match its content (edited or corrupted)")
+            out: dict[str, float] = {}
+            for arch, v in raw.items():
+                if v is None:
+                    out[str(arch)] = math.nan
+                    continue
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or abs(v) > self.MAX_ABS:
+                    raise ValueError(f"the score of {arch} is {v!r}, not a finite proxy score")
+                out[str(arch)] = float(v)
+            return out
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            warnings.warn(f"proxy score cache {p} is ignored and its scores are computed again: {exc}", RuntimeWarning,
+                          stacklevel=2)
+            return {}
 
     def save(self, proxy: str, proxy_cfg: Any, scores: Mapping[str, float]) -> None:
         p = self.path(proxy, proxy_cfg)
         if p is None:
             return
-        merged = {**self.load(proxy, proxy_cfg), **{k: float(v) for k, v in scores.items()}}
-        payload = {"meta": {**self.meta, "proxy": proxy, "proxy_config": proxy_cfg}, "scores": merged}
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(payload, sort_keys=True, default=str))
-        os.replace(tmp, p)
+        merged: dict[str, float | None] = {k: (v if math.isfinite(v) else None) for k, v in self.load(proxy, proxy_cfg).items()}
+        for k, v in scores.items():
+            merged[k] = float(v) if math.isfinite(float(v)) else None
+        meta = json.loads(json.dumps({**self.meta, "proxy": proxy, "proxy_config": proxy_cfg}, default=str))
+        payload = {"meta": meta, "scores": merged, "sha256": self._checksum(meta, merged)}
+        atomic_write_text(p, json.dumps(payload, sort_keys=True))
+
+
+def _score_versions() -> dict[str, str]:
+    """The versions a cached score depends on: the computing packages and torch."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"torch": torch.__version__}
+    for dist in ("nas-core", "nas-strategies", "nas-proxies"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "absent"
+    return out
 
 
 def default_cache_dir() -> Path:
@@ -336,168 +383,194 @@ class GradientAscentSearch(Strategy):
         check_compatible(self, space, evaluator, has_labels=getattr(data, "has_labels", None))
         kind = evaluator_kind(evaluator)
         with context.lifecycle():
-            constraints = Constraints(space, self.max_params, self.max_flops)
-            table_w, explicit = self._weight_table(evaluator, kind)
-            names, dropped = self._proxy_names(evaluator, kind, table_w, explicit)
-            table: TableFitness | None = None
-            if kind == "table":
-                table = TableFitness(evaluator, space)
-                pool = CandidatePool(space, table.members)
-                scorer: Any = _TableScorer(table, names)
-            else:
-                pool = CandidatePool(space)
-                proxies = self._create_proxies(names, evaluator, kind)
-                scorer = self._proxy_scorer(space, proxies, data, context)
-            rng = context.rng("gradient_ascent/sample")
+            run = self._prepare(space, evaluator, data, context, kind)
             state = context.load_checkpoint() or {}
+            self._score_set(run, state)
+            self._train_models(run, state)
+            run.timings["search"] = -time.perf_counter()
+            found, info = self._search_embedding(run)
+            run.timings["search"] += time.perf_counter()
+            evaluated, searched_best = self._rescore(run, found)
+            return context.finish(self._assemble(run, evaluator, kind, found, info, evaluated, searched_best))
 
-            # 1. the scored set and the pretraining set ------------------------------------------------
-            if "scored" in state:
-                saved = json.loads(state["scored"])
-                scored = [space.parse(a) for a in saved["archs"]]
-                scores = np.array(saved["scores"], dtype=np.float64).reshape(len(scored), len(names))
-                pretrain = [space.parse(a) for a in saved["pretrain"]]
-            else:
-                scored = self._choose_scored(space, pool, rng)
-                scores = scorer(scored, context)
-                pretrain = self._choose_pretrain(space, pool, scored, rng)
-            scored_json = json.dumps({"archs": [str(a) for a in scored], "scores": scores.tolist(), "pretrain": [str(a) for a in pretrain]})
-            if "scored" not in state:
-                context.log_epoch(0, {"phase": "scores", "scored": len(scored), "proxies": len(names)})
-                context.save_checkpoint({"scored": scored_json})
-            accuracy = np.array([table.row(a).val_accuracy for a in scored]) if table is not None else None
-            lam = self._weights(names, table_w, scores, accuracy)
-            norm = ScoreNormalizer(self.normalize).fit(scores)
+    def _prepare(self, space: SearchSpace, evaluator: Any, data: Any, context: Any, kind: str) -> _AscentRun:
+        """Proxies, weights, the candidate pool and the scorer (real proxies, or a table's published scores)."""
+        table_w, explicit = self._weight_table(evaluator, kind)
+        names, dropped = self._proxy_names(evaluator, kind, table_w, explicit)
+        table: TableFitness | None = None
+        if kind == "table":
+            table = TableFitness(evaluator, space)
+            pool = CandidatePool(space, table.members)
+            scorer: Any = _TableScorer(table, names)
+        else:
+            pool = CandidatePool(space)
+            scorer = self._proxy_scorer(space, self._create_proxies(names, evaluator, kind), data, context)
+        # proxy scores are undefined on cells with a structural defect: never a candidate without a table
+        constraints = Constraints(space, self.max_params, self.max_flops, sound=table is None)
+        return _AscentRun(space=space, context=context, names=names, dropped=dropped, table_w=table_w, table=table,
+                          pool=pool, scorer=scorer, constraints=constraints)
 
-            # 2. the autoencoder -------------------------------------------------------------------------
-            codec = GraphCodec(space, pretrain + scored)
-            graphs = codec.encode(pretrain)
-            with seeded(arch_seed(context.seed, "gradient_ascent/vgae")):
-                vgae = ArchAutoencoder(codec.num_nodes, codec.num_classes, hidden_dim=self.hidden_dim,
-                                       latent_dim=self.latent_dim, layers=self.gin_layers)
-                members = [MultiProxyEstimator(vgae.embedding_dim, len(names), hidden_dim=self.mpe_hidden)
-                           for _ in range(self.mpe_ensemble)]
-                mpe = members[0] if self.mpe_ensemble == 1 else EstimatorEnsemble(members)
-            vgae_opt = torch.optim.Adam(vgae.parameters(), lr=self.vgae_lr, foreach=True)
-            mpe_opt = torch.optim.Adam(mpe.parameters(), lr=self.mpe_lr, foreach=True)
-            vgae_start = int(state.get("vgae_epoch", 0))
-            mpe_start = int(state.get("mpe_epoch", 0))
-            best: dict[str, Any] = dict(state.get("mpe_best") or {})
-            if "vgae" in state:
-                vgae.load_state_dict(state["vgae"])
-                vgae_opt.load_state_dict(state["vgae_opt"])
-            if "mpe" in state:
-                mpe.load_state_dict(state["mpe"])
-                mpe_opt.load_state_dict(state["mpe_opt"])
+    def _score_set(self, run: _AscentRun, state: Mapping[str, Any]) -> None:
+        """1. The scored set (real proxy queries) and the autoencoder's pretraining set; weights, normaliser."""
+        space, context = run.space, run.context
+        run.timings["scoring"] = -time.perf_counter()
+        if "scored" in state:
+            saved = json.loads(state["scored"])
+            run.scored = [space.parse(a) for a in saved["archs"]]
+            run.scores = np.array(saved["scores"], dtype=np.float64).reshape(len(run.scored), len(run.names))
+            run.pretrain = [space.parse(a) for a in saved["pretrain"]]
+        else:
+            rng = context.rng("gradient_ascent/sample")
+            run.scored = self._choose_scored(space, run.pool, rng, run.constraints)
+            run.scores = run.scorer(run.scored, context)
+            run.pretrain = self._choose_pretrain(space, run.pool, run.scored, rng)
+        run.timings["scoring"] += time.perf_counter()
+        run.scored_json = json.dumps({"archs": [str(a) for a in run.scored], "scores": _json_rows(run.scores),
+                                      "pretrain": [str(a) for a in run.pretrain]})
+        if "scored" not in state:
+            context.log_epoch(0, {"phase": "scores", "scored": len(run.scored), "proxies": len(run.names)})
+            context.save_checkpoint({"scored": run.scored_json})
+        table = run.table
+        accuracy = np.array([table.row(a).val_accuracy for a in run.scored]) if table is not None else None
+        run.lam = self._weights(run.names, run.table_w, run.scores, accuracy)
+        run.norm = ScoreNormalizer(self.normalize).fit(run.scores)
 
-            def ckpt(**extra: Any) -> None:
-                payload = {"scored": scored_json, "vgae": vgae.state_dict(), "vgae_opt": vgae_opt.state_dict(),
-                           "mpe": mpe.state_dict(), "mpe_opt": mpe_opt.state_dict(), "mpe_best": best, **extra}
-                context.save_checkpoint(payload)
+    def _train_models(self, run: _AscentRun, state: Mapping[str, Any]) -> None:
+        """2.-3. The arch2vec autoencoder (on graphs only), then the multi-proxy estimator on its frozen embedding."""
+        context = run.context
+        run.codec = codec = GraphCodec(run.space, run.pretrain + run.scored)
+        with seeded(arch_seed(context.seed, "gradient_ascent/vgae")):
+            vgae = ArchAutoencoder(codec.num_nodes, codec.num_classes, hidden_dim=self.hidden_dim,
+                                   latent_dim=self.latent_dim, layers=self.gin_layers)
+            members = [MultiProxyEstimator(vgae.embedding_dim, len(run.names), hidden_dim=self.mpe_hidden)
+                       for _ in range(self.mpe_ensemble)]
+            mpe = members[0] if self.mpe_ensemble == 1 else EstimatorEnsemble(members)
+        vgae_opt = torch.optim.Adam(vgae.parameters(), lr=self.vgae_lr, foreach=True)
+        mpe_opt = torch.optim.Adam(mpe.parameters(), lr=self.mpe_lr, foreach=True)
+        best: dict[str, Any] = dict(state.get("mpe_best") or {})
+        if "vgae" in state:
+            vgae.load_state_dict(state["vgae"])
+            vgae_opt.load_state_dict(state["vgae_opt"])
+        if "mpe" in state:
+            mpe.load_state_dict(state["mpe"])
+            mpe_opt.load_state_dict(state["mpe_opt"])
 
-            def vgae_epoch(epoch: int, metrics: dict[str, float]) -> None:
-                context.log_epoch(1 + epoch, {"phase": "autoencoder", **metrics})
-                ckpt(vgae_epoch=epoch + 1, mpe_epoch=0)
+        def ckpt(**extra: Any) -> None:
+            context.save_checkpoint({"scored": run.scored_json, "vgae": vgae.state_dict(), "vgae_opt": vgae_opt.state_dict(),
+                                     "mpe": mpe.state_dict(), "mpe_opt": mpe_opt.state_dict(), "mpe_best": best, **extra})
 
-            train_autoencoder(vgae, graphs, epochs=self.vgae_epochs, batch_size=self.vgae_batch_size, lr=self.vgae_lr,
-                              kl_weight=self.kl_weight, generator=context.torch_generator("gradient_ascent/vgae"),
-                              start_epoch=vgae_start, optimizer=vgae_opt, on_epoch=vgae_epoch)
-            vgae.eval()
-            for p in vgae.parameters():
-                p.requires_grad_(False)
+        def vgae_epoch(epoch: int, metrics: dict[str, float]) -> None:
+            context.log_epoch(1 + epoch, {"phase": "autoencoder", **metrics})
+            ckpt(vgae_epoch=epoch + 1, mpe_epoch=0)
 
-            # 3. the multi-proxy estimator (frozen encoder) ----------------------------------------------
-            with torch.no_grad():
-                sg = codec.encode(scored)
-                emb = vgae.embed(sg.adj, sg.ops)
-            targets = torch.from_numpy(norm.transform(scores).astype(np.float32))
-            n_val = int(round(self.mpe_val_fraction * len(scored))) if len(scored) >= 20 else 0
-            split = np.random.default_rng(arch_seed(context.seed, "gradient_ascent/mpe_split")).permutation(len(scored))
-            tr_idx, va_idx = torch.from_numpy(np.sort(split[n_val:])), torch.from_numpy(np.sort(split[:n_val]))
+        run.timings["autoencoder"] = -time.perf_counter()
+        train_autoencoder(vgae, codec.encode(run.pretrain), epochs=self.vgae_epochs, batch_size=self.vgae_batch_size,
+                          lr=self.vgae_lr, kl_weight=self.kl_weight, generator=context.torch_generator("gradient_ascent/vgae"),
+                          start_epoch=int(state.get("vgae_epoch", 0)), optimizer=vgae_opt, on_epoch=vgae_epoch)
+        run.timings["autoencoder"] += time.perf_counter()
+        vgae.eval()
+        for p in vgae.parameters():
+            p.requires_grad_(False)
 
-            def mpe_epoch(epoch: int, metrics: dict[str, float]) -> None:
-                context.log_epoch(1 + self.vgae_epochs + epoch, {"phase": "estimator", **metrics})
-                ckpt(vgae_epoch=self.vgae_epochs, mpe_epoch=epoch + 1)
+        run.timings["estimator"] = -time.perf_counter()
+        with torch.no_grad():
+            sg = codec.encode(run.scored)
+            emb = vgae.embed(sg.adj, sg.ops)
+        targets = torch.from_numpy(run.norm.transform(run.scores).astype(np.float32))
+        n_val = int(round(self.mpe_val_fraction * len(run.scored))) if len(run.scored) >= 20 else 0
+        split = np.random.default_rng(arch_seed(context.seed, "gradient_ascent/mpe_split")).permutation(len(run.scored))
+        tr_idx, va_idx = torch.from_numpy(np.sort(split[n_val:])), torch.from_numpy(np.sort(split[:n_val]))
 
-            train_estimator(mpe, emb[tr_idx], targets[tr_idx], epochs=self.mpe_epochs, batch_size=self.mpe_batch_size,
-                            lr=self.mpe_lr, generator=context.torch_generator("gradient_ascent/mpe"), start_epoch=mpe_start,
-                            optimizer=mpe_opt, on_epoch=mpe_epoch,
-                            val_embeddings=emb[va_idx] if n_val else None, val_targets=targets[va_idx] if n_val else None,
-                            best=best)
-            mpe.eval()
-            for p in mpe.parameters():
-                p.requires_grad_(False)
-            lam_t = torch.tensor(lam, dtype=torch.float32)
+        def mpe_epoch(epoch: int, metrics: dict[str, float]) -> None:
+            context.log_epoch(1 + self.vgae_epochs + epoch, {"phase": "estimator", **metrics})
+            ckpt(vgae_epoch=self.vgae_epochs, mpe_epoch=epoch + 1)
 
-            def predict(archs: Sequence[Architecture]) -> np.ndarray:
-                with torch.no_grad():
-                    g = codec.encode(archs)
-                    return (mpe(vgae.embed(g.adj, g.ops)) @ lam_t).numpy().astype(np.float64)
+        train_estimator(mpe, emb[tr_idx], targets[tr_idx], epochs=self.mpe_epochs, batch_size=self.mpe_batch_size,
+                        lr=self.mpe_lr, generator=context.torch_generator("gradient_ascent/mpe"),
+                        start_epoch=int(state.get("mpe_epoch", 0)), optimizer=mpe_opt, on_epoch=mpe_epoch,
+                        val_embeddings=emb[va_idx] if n_val else None, val_targets=targets[va_idx] if n_val else None,
+                        best=best)
+        run.timings["estimator"] += time.perf_counter()
+        mpe.eval()
+        for p in mpe.parameters():
+            p.requires_grad_(False)
+        run.vgae, run.mpe, run.mpe_best = vgae, mpe, best
+        run.lam_t = torch.tensor(run.lam, dtype=torch.float32)
 
-            # 4. search ----------------------------------------------------------------------------------
-            search_rng = context.rng("gradient_ascent/search")
-            if self.search == "gradient":
-                found, info = self._ascent(vgae, mpe, codec, lam_t, pool, constraints, search_rng, predict)
-            elif self.search == "random":
-                found, info = self._random(pool, constraints, search_rng, predict)
-            else:
-                found, info = self._evolution(pool, constraints, search_rng, predict)
-            if not found:
-                raise ConfigError(
-                    f"strategy 'gradient_ascent': the search found no valid feasible architecture "
-                    f"({constraints.describe()}); more steps/starts or looser constraints"
-                )
-            pred = predict(found)
-            order = sorted(range(len(found)), key=lambda i: (-pred[i], i))[: self.rescore_top]
-            top = [found[i] for i in order]
-            true = scorer(top, context)
-            true_up = unified_scores(norm.transform(true), lam)
-            evaluated = []
-            for j, (a, i) in enumerate(zip(top, order)):
-                sc: dict[str, float] = {"fitness": float(true_up[j]), "predicted": float(pred[i]), "searched": 1.0}
-                if table is not None:
-                    sc["val_accuracy"] = float(table.row(a).val_accuracy)
-                for k, n in enumerate(names):
-                    sc[n] = float(true[j, k])
-                evaluated.append((a, sc))
-                if context.is_main:
-                    context.candidate_evaluated(a, sc)
-            searched_best = max(s["fitness"] for _, s in evaluated)
-            if self.include_scored:  # the scored set's architectures were queried too: they compete
-                seen = {str(a) for a, _ in evaluated}
-                scored_up = unified_scores(norm.transform(scores), lam)
-                for j, a in enumerate(scored):
-                    if str(a) in seen or not constraints.ok(a):
-                        continue
-                    sc = {"fitness": float(scored_up[j]), "searched": 0.0}
-                    if table is not None:
-                        sc["val_accuracy"] = float(table.row(a).val_accuracy)
-                    for k, n in enumerate(names):
-                        sc[n] = float(scores[j, k])
-                    evaluated.append((a, sc))
-            context.log_epoch(1 + self.vgae_epochs + self.mpe_epochs, {
-                "phase": "search", "search": self.search, "found": len(found),
-                "best_fitness": max(s["fitness"] for _, s in evaluated), "best_searched_fitness": searched_best,
-            })
-            if "starts" in info and table is not None:
-                start_archs = [space.parse(s) for s in info["starts"]]
-                info["start_fitness"] = unified_scores(norm.transform(scorer(start_archs, context)), lam).tolist()
-            extra = {
-                "search": self.search,
-                "proxies": names,
-                "weights": dict(zip(names, lam.tolist())),
-                "normalize": self.normalize,
-                "dropped_proxies": dropped,
-                "estimator_epoch": best.get("epoch"),
-                "scored": len(scored),
-                "queries": len(scored) + len(top),
-                "found": len(found),
-                "source": "table" if table is not None else "proxies",
-                **info,
-            }
-            proxy_name = getattr(evaluator, "registered_name", None) if kind == "proxy" else None
-            result = make_result(self, space, evaluated, context, kind=kind, evaluator_name=proxy_name, extra=extra)
-            return context.finish(result)
+    def _search_embedding(self, run: _AscentRun) -> tuple[list[Architecture], dict[str, Any]]:
+        """4. Gradient ascent (or the table-6 baselines) over the estimator's predicted unified proxy."""
+        rng = run.context.rng("gradient_ascent/search")
+        if self.search == "gradient":
+            found, info = self._ascent(run.vgae, run.mpe, run.codec, run.lam_t, run.pool, run.constraints, rng, run.predict)
+        elif self.search == "random":
+            found, info = self._random(run.pool, run.constraints, rng, run.predict)
+        else:
+            found, info = self._evolution(run.pool, run.constraints, rng, run.predict)
+        if not found:
+            raise ConfigError(
+                f"strategy 'gradient_ascent': the search found no valid feasible architecture "
+                f"({run.constraints.describe()}); more steps/starts or looser constraints"
+            )
+        return found, info
+
+    def _rescore(self, run: _AscentRun, found: list[Architecture]) -> tuple[list[tuple[Architecture, dict[str, float]]], float]:
+        """5. The best found (by predicted UP) are scored with the real proxies (or the table) and ranked by their
+        true UP; with ``include_scored`` the scored set's architectures compete too (they were queried)."""
+        context, table, names = run.context, run.table, run.names
+        pred = run.predict(found)
+        order = sorted(range(len(found)), key=lambda i: (-pred[i], i))[: self.rescore_top]
+        top = [found[i] for i in order]
+        run.timings["rescoring"] = -time.perf_counter()
+        true = run.scorer(top, context)
+        run.timings["rescoring"] += time.perf_counter()
+        true_up = run.true_up(top, true)
+        evaluated = []
+        for j, (a, i) in enumerate(zip(top, order)):
+            sc: dict[str, float] = {"fitness": float(true_up[j]), "predicted": float(pred[i]), "searched": 1.0}
+            evaluated.append((a, run.scores_dict(a, sc, true[j])))
+            if context.is_main:
+                context.candidate_evaluated(a, evaluated[-1][1])
+        searched_best = max(s["fitness"] for _, s in evaluated)
+        run.queries = len(run.scored) + len(top)
+        if self.include_scored:
+            seen = {str(a) for a, _ in evaluated}
+            scored_up = run.true_up(run.scored, run.scores)
+            for j, a in enumerate(run.scored):
+                if str(a) in seen or not run.constraints.ok(a):
+                    continue
+                evaluated.append((a, run.scores_dict(a, {"fitness": float(scored_up[j]), "searched": 0.0}, run.scores[j])))
+        return evaluated, searched_best
+
+    def _assemble(self, run: _AscentRun, evaluator: Any, kind: str, found: list[Architecture], info: dict[str, Any],
+                  evaluated: list[tuple[Architecture, dict[str, float]]], searched_best: float) -> SearchResult:
+        context, space, table = run.context, run.space, run.table
+        finite = [s["fitness"] for _, s in evaluated if math.isfinite(s["fitness"])]
+        context.log_epoch(1 + self.vgae_epochs + self.mpe_epochs, {
+            "phase": "search", "search": self.search, "found": len(found),
+            "best_fitness": max(finite) if finite else math.nan, "best_searched_fitness": searched_best,
+        })
+        if "starts" in info and table is not None:
+            start_archs = [space.parse(s) for s in info["starts"]]
+            info["start_fitness"] = run.true_up(start_archs, run.scorer(start_archs, context)).tolist()
+        undefined = {str(a): undefined_reason(space, a, "the unified proxy") for a, s in evaluated
+                     if not math.isfinite(s["fitness"])}
+        extra = {
+            "search": self.search,
+            "proxies": run.names,
+            "weights": dict(zip(run.names, run.lam.tolist())),
+            "normalize": self.normalize,
+            "dropped_proxies": run.dropped,
+            "estimator_epoch": run.mpe_best.get("epoch"),
+            "scored": len(run.scored),
+            "queries": run.queries,
+            "found": len(found),
+            "source": "table" if table is not None else "proxies",
+            "seconds": {k: round(v, 3) for k, v in run.timings.items()},
+            **({"undefined": undefined} if undefined else {}),
+            **info,
+        }
+        proxy_name = getattr(evaluator, "registered_name", None) if kind == "proxy" else None
+        return make_result(self, space, evaluated, context, kind=kind, evaluator_name=proxy_name, extra=extra)
 
     # -- pieces -----------------------------------------------------------------------------------
     def _proxy_scorer(self, space: SearchSpace, proxies: dict[str, Any], data: Any, context: Any) -> Any:
@@ -518,7 +591,8 @@ class GradientAscentSearch(Strategy):
         cache = ProxyScoreCache(cache_dir, meta)
         return _ProxyScorer(space, proxies, images, targets, objective, n_classes, cache)
 
-    def _choose_scored(self, space: SearchSpace, pool: CandidatePool, rng: np.random.Generator) -> list[Architecture]:
+    def _choose_scored(self, space: SearchSpace, pool: CandidatePool, rng: np.random.Generator,
+                       constraints: Constraints) -> list[Architecture]:
         if pool.restricted:
             assert pool.members is not None
             n = self.num_samples if self.num_samples is not None else max(4, len(pool) // 2)
@@ -526,7 +600,10 @@ class GradientAscentSearch(Strategy):
             idx = rng.choice(len(pool), size=n, replace=False)
             return [pool.members[int(i)] for i in sorted(idx.tolist())]
         n = self.num_samples if self.num_samples is not None else 1000
-        return _unique_samples(space, n, rng)
+        # a proxy query is never spent on a cell with a structural defect (its scores are undefined)
+        defective = {str(a) for a in space.enumerate() if space.defect(a) is not None} if constraints.sound and \
+            "enumerable" in space.capabilities else set()
+        return _unique_samples(space, n, rng, exclude=defective)
 
     def _choose_pretrain(self, space: SearchSpace, pool: CandidatePool, scored: list[Architecture], rng: np.random.Generator) -> list[Architecture]:
         seen = {str(a): a for a in scored}
@@ -660,6 +737,62 @@ class GradientAscentSearch(Strategy):
             queue.append(child)
             queue.popleft()
         return list(visited.values()), {"estimator_queries": queries}
+
+
+@dataclass
+class _AscentRun:
+    """The state of one UP-NAS search, filled in step by step."""
+
+    space: SearchSpace
+    context: Any
+    names: list[str]
+    dropped: list[str]
+    table_w: Mapping[str, float] | None
+    table: TableFitness | None
+    pool: CandidatePool
+    scorer: Any
+    constraints: Constraints
+    scored: list[Architecture] = field(default_factory=list)
+    scores: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    pretrain: list[Architecture] = field(default_factory=list)
+    scored_json: str = ""
+    lam: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    norm: ScoreNormalizer = field(default_factory=ScoreNormalizer)
+    codec: Any = None
+    vgae: Any = None
+    mpe: Any = None
+    mpe_best: dict[str, Any] = field(default_factory=dict)
+    lam_t: torch.Tensor | None = None
+    queries: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def predict(self, archs: Sequence[Architecture]) -> np.ndarray:
+        """The estimator's unified proxy of ``archs``."""
+        with torch.no_grad():
+            g = self.codec.encode(archs)
+            return (self.mpe(self.vgae.embed(g.adj, g.ops)) @ self.lam_t).numpy().astype(np.float64)
+
+    def true_up(self, archs: Sequence[Architecture], scores: np.ndarray) -> np.ndarray:
+        """The unified proxy of real scores; NaN (the worst) where every proxy is undefined or the cell has a
+        structural defect, unless a table knows its scores."""
+        up = unified_scores(self.norm.transform(scores), self.lam)
+        for i, a in enumerate(archs):
+            if self.table is None and (not np.isfinite(scores[i]).any() or self.space.defect(a) is not None):
+                up[i] = math.nan
+        return up
+
+    def scores_dict(self, arch: Architecture, base: dict[str, float], row: np.ndarray) -> dict[str, float]:
+        out = dict(base)
+        if self.table is not None:
+            out["val_accuracy"] = float(self.table.row(arch).val_accuracy)
+        for k, n in enumerate(self.names):
+            out[n] = float(row[k])
+        return out
+
+
+def _json_rows(scores: np.ndarray) -> list[list[float | None]]:
+    """Score rows for JSON (undefined scores as null)."""
+    return [[float(v) if math.isfinite(v) else None for v in row] for row in np.asarray(scores, dtype=np.float64)]
 
 
 def _unique_samples(space: SearchSpace, n: int, rng: np.random.Generator, exclude: set[str] | None = None) -> list[Architecture]:
