@@ -278,3 +278,54 @@ def test_graph_lists_every_edge_but_none_with_its_op():
     assert space.graph(arch) == {
         "cell": [("in", "1", "nor_conv_3x3"), ("1", "2", "skip_connect"), ("in", "out", "avg_pool_3x3"), ("2", "out", "nor_conv_1x1")]
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# cells without a path from input to output
+# ---------------------------------------------------------------------------------------------
+def _reaches_output(arch: NB201Arch) -> bool:
+    """Reference: a depth-first search over the non-none edges (independent of NB201Arch.connected)."""
+    out = {j: [i for (i, jj), op in zip(NB201_EDGES, arch.ops) if jj == j and op != "none"] for j in range(4)}
+    stack, seen = [0], {0}
+    while stack:
+        for k in out[stack.pop()]:
+            if k not in seen:
+                seen.add(k)
+                stack.append(k)
+    return 3 in seen
+
+
+def test_connectivity_and_defect_of_every_cell():
+    space = NB201Space()
+    broken = [a for a in space.enumerate() if not a.connected()]
+    assert len(broken) == 341  # 2.2% of the space
+    assert all(a.connected() == _reaches_output(a) for a in space.enumerate())
+    assert all(space.defect(a) and "no path" in space.defect(a) for a in broken)
+    assert space.defect(space.parse("|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")) is None
+    # the output node fed only through a node that nothing reaches
+    assert space.defect(space.parse("|none~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|nor_conv_3x3~2|"))
+
+
+def test_discretize_connected_returns_the_most_probable_cell_with_a_path():
+    sn = NB201Supernet(channels=4, num_cells=1)
+    with torch.no_grad():
+        sn.alphas.zero_()
+        sn.alphas[:, NB201_OPS.index("none")] = 2.0  # every edge prefers none ...
+        sn.alphas[3, NB201_OPS.index("skip_connect")] = 1.5  # ... edge 3 (node 3 <- node 0) least firmly
+        sn.alphas[0, NB201_OPS.index("nor_conv_3x3")] = 1.0
+    plain = sn.discretize()
+    assert not plain.connected() and str(plain) == "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    fixed = sn.discretize(connected=True)
+    assert fixed.connected()
+    # the cheapest repair: only the edge whose alternative costs least log-probability changes
+    assert str(fixed) == "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
+    logp = F.log_softmax(sn.alphas.detach(), -1)
+
+    def score(a):
+        return float(sum(logp[e, NB201_OPS.index(op)] for e, op in enumerate(a.ops)))
+
+    best_connected = max((a for a in NB201Space().enumerate() if a.connected()), key=score)
+    assert score(fixed) == pytest.approx(score(best_connected))
+    with torch.no_grad():
+        sn.alphas[:, NB201_OPS.index("nor_conv_3x3")] = 5.0
+    assert sn.discretize(connected=True) == sn.discretize()  # a connected argmax is returned as it is

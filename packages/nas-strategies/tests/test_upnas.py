@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from nas_core import ArchitectureError, Architecture, ConfigError, Proxy, RunContext, TensorImages, hookimpl
+from nas_core import ArchitectureError, Architecture, ConfigError, Proxy, RunContext, TensorImages, create_proxy, hookimpl
 from nas_core.testing import FakeProxy, FakeSpace, fake_images
 from nas_strategies import (
     ArchAutoencoder,
@@ -307,13 +307,26 @@ def test_cache_keys_separate_data_and_seeds(tmp_path):
     assert ProxyScoreCache(None, {}).load("p", {}) == {}
 
 
-def test_registry_proxies_with_a_label_free_loss(tmp_path, registry):
+def test_registry_proxies_with_a_label_free_loss(tmp_path, registry, monkeypatch):
     res = GradientAscentSearch(proxies=["fake", "fake_grad"], loss_objective="fake", cache_dir="", num_samples=10,
                                **{k: v for k, v in SMALL.items()}).run(FakeSpace(), None, _data(), _ctx())
     assert res.extra["proxies"] == ["fake", "fake_grad"] and res.extra["source"] == "proxies"
     assert all(c.scores["fake_grad"] > 0 for c in res.candidates)
-    with pytest.raises(ConfigError, match="loss_objective"):
-        GradientAscentSearch(proxies=["fake_grad"], cache_dir="", **SMALL).run(FakeSpace(), None, _data(), _ctx())
+    # without labels and without loss_objective: cross-entropy on k-means pseudo-classes of the batch
+    seen = []
+    cls = type(create_proxy("fake_grad"))
+    original = cls.score
+
+    def recording(self, net, images, targets=None, *, loss_fn=None):
+        seen.append((targets, loss_fn))
+        return original(self, net, images, targets, loss_fn=loss_fn)
+
+    monkeypatch.setattr(cls, "score", recording)
+    res = GradientAscentSearch(proxies=["fake_grad"], cache_dir="", num_samples=10, **SMALL).run(
+        FakeSpace(), None, _data(), _ctx())
+    assert "pseudo-classes" in res.extra["label_free_loss"]
+    targets, loss_fn = seen[0]
+    assert loss_fn is None and targets is not None and targets.dtype == torch.long and len(set(targets.tolist())) > 1
     with pytest.raises(ConfigError, match="nas-proxies"):
         GradientAscentSearch(cache_dir="", **SMALL).run(FakeSpace(), None, _data(), _ctx())  # the 13 UP-NAS proxies
 

@@ -70,6 +70,8 @@ _LAZY = {
     "evaluator_kind": "._contracts",
     # runtime
     "RunContext": "._context",
+    # label-free pseudo-classes (torch)
+    "pseudo_targets": "._pseudo",
     "DistState": "._runtime",
     "select_device": "._runtime",
     "seed_everything": "._runtime",

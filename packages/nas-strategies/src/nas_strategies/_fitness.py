@@ -123,6 +123,26 @@ class TableFitness:
         return {"fitness": fit, "val_accuracy": float(row.val_accuracy)}
 
 
+#: how the label-free default loss of proxy-driven searches is made (recorded in results)
+PSEUDO_CLASSES = "cross-entropy on k-means pseudo-classes of the proxy batch (label-free)"
+
+
+def label_free_targets(
+    proxies: Sequence[Any], images: torch.Tensor, targets: torch.Tensor | None, *, loss_objective: str | None,
+    num_classes: int, seed: int,
+) -> tuple[torch.Tensor | None, str | None]:
+    """``(targets, how)``: without labels and without ``loss_objective``, proxies that differentiate a
+    classification loss get k-means pseudo-classes of the batch (``nas_core.pseudo_targets``; what
+    ``nas proxies`` does label-free), so a proxy search needs no labels and no objective."""
+    needy = [p for p in proxies if (getattr(p, "needs_loss", False) or getattr(p, "needs_targets", False))
+             and getattr(p, "objective", None) is None]
+    if targets is not None or loss_objective is not None or not needy:
+        return targets, None
+    from nas_core import pseudo_targets
+
+    return pseudo_targets(images, num_classes, seed=seed), PSEUDO_CLASSES
+
+
 def build_loss_fn(
     proxies: Sequence[Any],
     *,

@@ -33,7 +33,7 @@ from nas_core import (
 from ._batches import num_classes_for, proxy_images
 from ._constraints import Constraints
 from ._distributed import evaluate_sharded
-from ._fitness import ObjectiveFitness, ProxyFitness, TableFitness, build_loss_fn, undefined_reason
+from ._fitness import ObjectiveFitness, ProxyFitness, TableFitness, build_loss_fn, label_free_targets, undefined_reason
 from ._pool import CandidatePool
 from ._results import make_result
 from ._oneshot import OneShotTrainer
@@ -180,11 +180,14 @@ class _SampledSearch(Strategy):
         elif kind == "proxy":
             pool = CandidatePool(space, mutation_hints=hints)
             images, targets = proxy_images(data, self.proxy_batch_size, context.seed, [evaluator], space)
+            n_classes = num_classes_for(space, data, self.num_classes)
+            targets, how = label_free_targets([evaluator], images, targets, loss_objective=self.loss_objective,
+                                              num_classes=n_classes, seed=context.seed)
             objective = build_loss_fn([evaluator], has_targets=targets is not None, loss_objective=self.loss_objective,
                                       what=f"strategy '{self.registered_name or self.name}'")
-            fit = ProxyFitness(evaluator, space, images, targets, context=context,
-                               num_classes=num_classes_for(space, data, self.num_classes),
+            fit = ProxyFitness(evaluator, space, images, targets, context=context, num_classes=n_classes,
                                loss_objective=objective, seed=context.seed)
+            fit.label_free_loss = how
         else:
             pool = CandidatePool(space, mutation_hints=hints)
             trainer = OneShotTrainer(
@@ -241,6 +244,7 @@ class _SampledSearch(Strategy):
                 "constraints": {"max_params": self.max_params, "max_flops": self.max_flops},
                 "pool_size": len(pool) if pool.restricted else None,
                 "fitness": fitness.name,
+                **({"label_free_loss": fitness.label_free_loss} if getattr(fitness, "label_free_loss", None) else {}),
                 **extra,
             }
             undefined = run.undefined()

@@ -46,7 +46,7 @@ from nas_core import (
 
 from ._batches import num_classes_for, proxy_images
 from ._constraints import Constraints
-from ._fitness import TableFitness, build_loss_fn, score_with_proxies, undefined_reason
+from ._fitness import TableFitness, build_loss_fn, label_free_targets, score_with_proxies, undefined_reason
 from ._helpers import arch_seed, fingerprint, seeded, space_name
 from ._pool import CandidatePool
 from ._results import make_result
@@ -565,6 +565,7 @@ class GradientAscentSearch(Strategy):
             "queries": run.queries,
             "found": len(found),
             "source": "table" if table is not None else "proxies",
+            **({"label_free_loss": self._label_free_loss} if getattr(self, "_label_free_loss", None) else {}),
             "seconds": {k: round(v, 3) for k, v in run.timings.items()},
             **({"undefined": undefined} if undefined else {}),
             **info,
@@ -575,9 +576,12 @@ class GradientAscentSearch(Strategy):
     # -- pieces -----------------------------------------------------------------------------------
     def _proxy_scorer(self, space: SearchSpace, proxies: dict[str, Any], data: Any, context: Any) -> Any:
         images, targets = proxy_images(data, self.proxy_batch_size, context.seed, list(proxies.values()), space)
+        n_classes = num_classes_for(space, data, self.num_classes)
+        targets, self._label_free_loss = label_free_targets(list(proxies.values()), images, targets,
+                                                            loss_objective=self.loss_objective, num_classes=n_classes,
+                                                            seed=context.seed)
         objective = build_loss_fn(list(proxies.values()), has_targets=targets is not None,
                                   loss_objective=self.loss_objective, what="strategy 'gradient_ascent'")
-        n_classes = num_classes_for(space, data, self.num_classes)
         meta = {
             "space": space_name(space),
             "space_config": space.config(),

@@ -1,0 +1,354 @@
+"""Search quality on the whole NAS-Bench-201 space: what each paper's method finds, judged by ground truth.
+
+Every search runs label-free on the embedded digits (the supervised DARTS reference is the one exception: same
+data and budget, driven by the labels) through ``nas_core.search`` exactly as a user runs it; the found cell is
+looked up in AnalogNAS-Bench (``BenchmarkTable.load("analognas")``: CIFAR-10 accuracy after standard training of
+all 15,625 cells), so every result has an exact accuracy and a percentile in the whole space - no nearest rows.
+
+Cases (``--cases`` picks some; ``--list`` shows them):
+
+* ``mim+darts``            MAE-NAS: SimMIM with the hierarchical decoder + DARTS (first order)
+* ``rotation+darts``, ``colorization+darts``, ``jigsaw+darts``   UnNAS' pretext tasks + DARTS
+* ``supervised+darts``     the reference: the same DARTS search driven by the labels
+* ``mim+evolution``        one-shot (SPOS): a single-path supernet trained with MIM, then evolution by MIM score
+* ``upnas``                UP-NAS, training-free: arch2vec autoencoder + multi-proxy estimator trained on the
+                           proxies (computed by nas-proxies on the fly) of a random sample, gradient ascent on the
+                           predicted unified proxy, the best decoded cells re-scored with the real proxies
+* ``upnas-random``, ``upnas-evolution``   UP-NAS table 6: random / evolutionary search over the same estimator
+* ``unified+evolution``    training-free regularised evolution, the unified proxy computed on the fly as fitness
+                           (150 real proxy queries)
+
+Baselines printed with every table: random architectures (the space's median and a uniform draw's expected
+percentile, 50%), the space's best, and for UP-NAS random search at the same number of real proxy queries (the
+best of its scored random sample by true unified proxy).
+
+Results go to a JSON-lines file, one line per (case, seed), so a run can be continued (``--resume``) or extended;
+the table and the picture are made from that file (``--report`` alone redraws them).
+
+    python bench/bench_quality.py                    # every case, 5 seeds (~1 h on 2 cores, 2 jobs)
+    python bench/bench_quality.py --quick            # a few minutes: tiny budgets, 2 seeds, 3 cases
+    python bench/bench_quality.py --cases upnas --seeds 0-9
+    python bench/bench_quality.py --report           # table and picture from the results file
+
+Needs ``nas-core[analognas]`` (pip install analog-nasbench) and every package of the ecosystem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_OUT = HERE / "results" / "quality.jsonl"
+DEFAULT_FIG = HERE.parent / "docs" / "images" / "search_quality.png"
+
+#: the DARTS budget every DARTS case shares (the quickstart's: C=8, one cell per stage, 20 epochs, 1024 digits)
+DARTS = dict(strategy="darts", channels=8, num_cells=1, epochs=20, batch_size=32, a_lr=3e-3, limit=1024)
+#: the networks zero-cost proxies score (and the unified proxy: UP-NAS' "sum-", the 12 proxies but grasp)
+PROXY_NET = dict(channels=8, num_cells=1)
+UNIFIED = dict(proxy="unified", proxy_options={"preset": "sum_minus"}, proxy_batch_size=32)
+UPNAS = dict(strategy="gradient_ascent", num_samples=300, **UNIFIED, **PROXY_NET)
+
+CASES: dict[str, dict[str, Any]] = {
+    "mim+darts": dict(objective="mim", **DARTS),
+    "rotation+darts": dict(objective="rotation", **DARTS),
+    "colorization+darts": dict(objective="colorization", **DARTS),
+    "jigsaw+darts": dict(objective="jigsaw", **DARTS),
+    "supervised+darts": dict(objective="supervised", labels=True, **DARTS),
+    "mim+evolution": dict(objective="mim", strategy="evolution", channels=8, num_cells=1, train_epochs=20, batch_size=32,
+                          lr=0.05, population=20, generations=5, parents=5, limit=1024),
+    "upnas": dict(UPNAS),
+    "upnas-random": dict(UPNAS, strategy_options={"search": "random"}),
+    "upnas-evolution": dict(UPNAS, strategy_options={"search": "evolution"}),
+    "unified+evolution": dict(strategy="evolution", population=30, parents=10, generations=5, budget=150, aging=True,
+                              tournament=10, **UNIFIED, **PROXY_NET),
+}
+#: what the issue asks of each case (checked in the report)
+TARGETS = {
+    "mim+darts": ("median top 10% and >= supervised+darts", 0.10),
+    "upnas": ("median top 1%", 0.01),
+    "unified+evolution": ("median top 5%", 0.05),
+}
+QUICK = {
+    "mim+darts": dict(epochs=3, limit=256),
+    "supervised+darts": dict(epochs=3, limit=256),
+    "upnas": dict(num_samples=40, strategy_options={"vgae_epochs": 2, "mpe_epochs": 10, "pretrain_samples": 200,
+                                                     "max_steps": 100}),
+}
+
+
+def load_table() -> Any:
+    from nas_core import BenchmarkTable
+
+    return BenchmarkTable.load("analognas")
+
+
+def _seeds(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        a, _, b = part.partition("-")
+        out.extend(range(int(a), int(b) + 1) if b else [int(a)])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# one search
+# ---------------------------------------------------------------------------------------------
+def run_case(case: str, seed: int, quick: bool, threads: int) -> dict[str, Any]:
+    """One search in this process; the found cell judged by the table."""
+    import torch
+
+    torch.set_num_threads(threads)
+    import nas_core
+
+    kw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in CASES[case].items()}
+    if quick:
+        for k, v in QUICK.get(case, {}).items():
+            kw[k] = {**kw.get(k, {}), **v} if isinstance(v, dict) else v
+    if case.startswith(("upnas", "unified")):
+        kw.setdefault("strategy_options", {})["cache_dir"] = ""  # every seed computes its own proxy scores
+    t0 = time.perf_counter()
+    result = nas_core.search(space="nb201", data="digits", seed=seed, progress=False, run_dir=None, **kw)
+    wall = time.perf_counter() - t0
+    table = load_table()
+    arch = str(result.best)
+    row: dict[str, Any] = {
+        "case": case, "seed": seed, "quick": quick, "arch": arch, "accuracy": table.accuracy(arch),
+        "top_fraction": table.percentile(arch), "rank": table.rank(arch), "wall_s": round(wall, 1),
+        "defect": nas_core.create_space("nb201").defect(result.best),
+    }
+    ex = result.extra or {}
+    for key in ("argmax_arch", "argmax_defect", "seconds", "queries", "scored", "found", "evaluations", "label_free_loss"):
+        if key in ex:
+            row[key] = ex[key]
+    if "argmax_arch" in row:
+        row["argmax_accuracy"] = table.accuracy(row["argmax_arch"])
+    if case.startswith("upnas"):
+        row.update(_upnas_details(result, table))
+    return row
+
+
+def _upnas_details(result: Any, table: Any) -> dict[str, Any]:
+    """Does the ascent pay? Re-scored candidates that are not starts, and the best found against the best of the
+    scored random sample (true unified proxy) - the latter is random search at the same real proxy queries."""
+    starts = set((result.extra or {}).get("starts", []))
+    searched = [c for c in result.candidates if c.scores.get("searched") == 1.0]
+    scored = [c for c in result.candidates if c.scores.get("searched") == 0.0]
+    fin = [c for c in scored if c.fitness == c.fitness]
+    best_scored = max(fin, key=lambda c: c.fitness) if fin else None
+    best_searched = max((c for c in searched if c.fitness == c.fitness), key=lambda c: c.fitness, default=None)
+    out: dict[str, Any] = {
+        "rescored": len(searched),
+        "rescored_not_starts": sum(1 for c in searched if str(c.arch) not in starts) if starts else None,
+        "best_searched_up": None if best_searched is None else best_searched.fitness,
+        "best_scored_up": None if best_scored is None else best_scored.fitness,
+    }
+    if best_scored is not None:
+        out["random_same_queries_arch"] = str(best_scored.arch)
+        out["random_same_queries_accuracy"] = table.accuracy(str(best_scored.arch))
+    if best_searched is not None:
+        out["best_searched_accuracy"] = table.accuracy(str(best_searched.arch))
+        out["ascent_beats_sample"] = best_scored is None or best_searched.fitness > best_scored.fitness
+    return out
+
+
+def _worker(job: tuple[str, int, bool, int]) -> dict[str, Any]:
+    case, seed, quick, threads = job
+    try:
+        return run_case(case, seed, quick, threads)
+    except Exception as exc:  # noqa: BLE001 - recorded, the other searches go on
+        import traceback
+
+        return {"case": case, "seed": seed, "quick": quick, "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(limit=4)}
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------------------------
+def read_results(path: Path, quick: bool | None = None) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    latest: dict[tuple[str, int, bool], dict[str, Any]] = {}
+    for r in rows:  # the latest line of a (case, seed) wins
+        latest[(r["case"], int(r["seed"]), bool(r.get("quick")))] = r
+    return [r for r in latest.values() if quick is None or bool(r.get("quick")) == quick]
+
+
+def summarise(rows: list[dict[str, Any]], table: Any) -> list[dict[str, Any]]:
+    out = []
+    for case in [c for c in CASES if any(r["case"] == c for r in rows)]:
+        ok = [r for r in rows if r["case"] == case and "error" not in r]
+        failed = [r for r in rows if r["case"] == case and "error" in r]
+        if not ok:
+            out.append({"case": case, "seeds": 0, "failed": len(failed), "error": failed[0]["error"] if failed else ""})
+            continue
+        acc = sorted(r["accuracy"] for r in ok)
+        top = sorted(r["top_fraction"] for r in ok)
+        s: dict[str, Any] = {
+            "case": case, "seeds": len(ok), "failed": len(failed), "median": statistics.median(acc), "min": acc[0],
+            "max": acc[-1], "median_top": statistics.median(top), "top1": sum(t < 0.01 for t in top),
+            "top5": sum(t < 0.05 for t in top), "top10": sum(t < 0.10 for t in top),
+            "wall_s": statistics.median(r["wall_s"] for r in ok),
+            "defects": sum(1 for r in ok if r.get("defect")), "repaired": sum(1 for r in ok if r.get("argmax_defect")),
+        }
+        if case.startswith("upnas"):
+            rnd = [r["random_same_queries_accuracy"] for r in ok if "random_same_queries_accuracy" in r]
+            s["random_same_queries_median"] = statistics.median(rnd) if rnd else None
+            s["ascent_beats_sample"] = sum(1 for r in ok if r.get("ascent_beats_sample"))
+            s["rescored_not_starts"] = sum(1 for r in ok if (r.get("rescored_not_starts") or 0) > 0)
+            secs = [r.get("seconds") or {} for r in ok]
+            s["seconds"] = {k: round(statistics.median(d.get(k, 0.0) for d in secs), 2) for k in (secs[0] or {})}
+        out.append(s)
+    return out
+
+
+def print_report(summary: list[dict[str, Any]], table: Any) -> None:
+    med, best = table.median(), table.best()
+    print(f"\nNAS-Bench-201 CIFAR-10 accuracy of the found cell (AnalogNAS-Bench, {len(table)} cells): median over seeds "
+          f"[min - max], the median seed's place in the space, seeds in the top 1/5/10%")
+    print(f"  space: median {med:.2f}% (a random architecture), best {best.val_accuracy:.2f}%, top 1% >= "
+          f"{_quantile(table, 0.99):.2f}%, top 5% >= {_quantile(table, 0.95):.2f}%, top 10% >= {_quantile(table, 0.90):.2f}%\n")
+    print("| search | seeds | found: median [min - max] | median seed: top | top 1 / 5 / 10% | wall time | notes |")
+    print("|---|---|---|---|---|---|---|")
+    for s in summary:
+        if not s.get("seeds"):
+            print(f"| {s['case']} | 0 | failed: {s.get('error', '')} | | | | |")
+            continue
+        notes = []
+        if s["repaired"]:
+            notes.append(f"{s['repaired']} argmax cells without an input-output path replaced")
+        if s["defects"]:
+            notes.append(f"{s['defects']} defective cells returned")
+        if s.get("random_same_queries_median") is not None:
+            notes.append(f"random search at the same real queries: median {s['random_same_queries_median']:.2f}%; "
+                         f"ascent beats its sample in {s['ascent_beats_sample']}/{s['seeds']}, re-scored non-starts in "
+                         f"{s['rescored_not_starts']}/{s['seeds']}; cost (s) {s['seconds']}")
+        if s["failed"]:
+            notes.append(f"{s['failed']} failed")
+        print(f"| {s['case']} | {s['seeds']} | {s['median']:.2f} [{s['min']:.2f} - {s['max']:.2f}] | "
+              f"{100 * s['median_top']:.2f}% | {s['top1']} / {s['top5']} / {s['top10']} | {s['wall_s']:.0f} s | "
+              f"{'; '.join(notes)} |")
+    by = {s["case"]: s for s in summary if s.get("seeds")}
+    print()
+    for case, (what, frac) in TARGETS.items():
+        if case in by:
+            hit = by[case]["median_top"] < frac
+            extra = ""
+            if case == "mim+darts" and "supervised+darts" in by:
+                ge = by[case]["median"] >= by["supervised+darts"]["median"]
+                hit = hit and ge
+                extra = f" (supervised+darts median {by['supervised+darts']['median']:.2f}%)"
+            print(f"target {case}: {what}: {'met' if hit else 'MISSED'} - median top {100 * by[case]['median_top']:.2f}%{extra}")
+
+
+def _quantile(table: Any, q: float) -> float:
+    import numpy as np
+
+    return float(np.quantile(table.sorted_accuracies(), q))
+
+
+def draw(summary: list[dict[str, Any]], rows: list[dict[str, Any]], table: Any, path: Path) -> Path:
+    """The space's accuracy distribution, and each search's found cells (one dot per seed) against it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    acc = table.sorted_accuracies()
+    cases = [s["case"] for s in summary if s.get("seeds")]
+    fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(10, 3 + 0.45 * max(4, len(cases))), sharex=True,
+                                   gridspec_kw={"height_ratios": [1.2, max(2.0, 0.45 * len(cases))]})
+    lo = max(80.0, float(np.quantile(acc, 0.02)))
+    bins = np.linspace(lo, float(acc[-1]) + 0.1, 60)
+    ax0.hist(acc[acc >= lo], bins=bins, color="#9db4c8")
+    ax0.set_ylabel("cells")
+    ax0.set_title(f"Found NB201 cells against the whole space ({len(table)} cells, CIFAR-10 accuracy from AnalogNAS-Bench)")
+    marks = [(float(np.median(acc)), "median", "#555555"), (_quantile(table, 0.90), "top 10%", "#2a7f62"),
+             (_quantile(table, 0.99), "top 1%", "#b8860b")]
+    for ax in (ax0, ax1):
+        for x, label, color in marks:
+            ax.axvline(x, color=color, lw=1, ls="--")
+    for x, label, color in marks:
+        ax0.text(x, ax0.get_ylim()[1] * 0.92, f" {label}", color=color, fontsize=8, va="top")
+    for i, case in enumerate(cases):
+        xs = [r["accuracy"] for r in rows if r["case"] == case and "error" not in r]
+        ys = np.full(len(xs), i) + np.linspace(-0.15, 0.15, len(xs)) if len(xs) > 1 else np.full(len(xs), i)
+        ax1.scatter(np.clip(xs, lo, None), ys, s=28, color="#1f4e79", zorder=3, label="found cell (one seed)" if i == 0 else None)
+        ax1.plot([statistics.median(xs)] * 2, [i - 0.3, i + 0.3], color="#c0392b", lw=2.5, zorder=4,
+                 label="median over seeds" if i == 0 else None)
+    ax1.set_yticks(range(len(cases)), cases)
+    ax1.invert_yaxis()
+    ax1.set_xlabel(f"CIFAR-10 accuracy of the cell after standard training (%); cells below {lo:.0f}% drawn at {lo:.0f}%")
+    ax1.set_ylabel("search (label-free unless noted)")
+    ax1.legend(loc="lower left", fontsize=8)
+    ax1.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cases", default=",".join(CASES), help="comma-separated cases (default: all)")
+    ap.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4 or 0,3,7 (default 0-4)")
+    ap.add_argument("--quick", action="store_true", help="tiny budgets, seeds 0-1, cases mim+darts, supervised+darts, upnas")
+    ap.add_argument("--jobs", type=int, default=2, help="searches run in parallel, one thread each (default 2)")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"results file (default {DEFAULT_OUT})")
+    ap.add_argument("--figure", type=Path, default=DEFAULT_FIG, help=f"picture (default {DEFAULT_FIG})")
+    ap.add_argument("--resume", action="store_true", help="skip (case, seed) pairs already in the results file")
+    ap.add_argument("--report", action="store_true", help="only print the table and draw the picture from --out")
+    ap.add_argument("--list", action="store_true", help="list the cases")
+    args = ap.parse_args(argv)
+    if args.list:
+        for k, v in CASES.items():
+            print(f"{k:20s} {v}")
+        return 0
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    if args.quick and args.cases == ap.get_default("cases"):
+        cases = ["mim+darts", "supervised+darts", "upnas"]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        print(f"bench_quality: unknown case(s) {', '.join(unknown)}; known: {', '.join(CASES)}", file=sys.stderr)
+        return 2
+    seeds = _seeds("0-1" if args.quick and args.seeds == ap.get_default("seeds") else args.seeds)
+    table = load_table()  # fails early, with the install hint, when analog-nasbench is missing
+    if not args.report:
+        done = {(r["case"], int(r["seed"])) for r in read_results(args.out, args.quick) if "error" not in r} if args.resume else set()
+        jobs = [(c, s, args.quick, 1) for c in cases for s in seeds if (c, s) not in done]
+        # the long cases first, so the last minutes are not one job on one core
+        jobs.sort(key=lambda j: (not j[0].startswith("rotation"), not j[0].endswith("darts"), j[1]))
+        print(f"bench_quality: {len(jobs)} searches, {args.jobs} at a time, load {os.getloadavg()[0]:.1f} on "
+              f"{os.cpu_count()} cores; results -> {args.out}", flush=True)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(max(1, args.jobs), maxtasksperchild=1) as pool, args.out.open("a") as fh:
+            for row in pool.imap_unordered(_worker, jobs):
+                fh.write(json.dumps(row) + "\n")
+                fh.flush()
+                what = row.get("error") or f"{row['accuracy']:.2f}% (top {100 * row['top_fraction']:.2f}%) {row['wall_s']:.0f} s"
+                print(f"  {row['case']:20s} seed {row['seed']}: {what}", flush=True)
+        print(f"bench_quality: {time.perf_counter() - t0:.0f} s in all, load {os.getloadavg()[0]:.1f}")
+    rows = [r for r in read_results(args.out, args.quick) if r["case"] in cases and int(r["seed"]) in seeds]
+    summary = summarise(rows, table)
+    print_report(summary, table)
+    if summary:
+        print(f"\npicture: {draw(summary, rows, table, args.figure)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

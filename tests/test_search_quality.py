@@ -1,0 +1,117 @@
+"""Search quality machinery on the real NB201 space: cells without an input-output path never abort a search and
+are never returned silently; ``bench/bench_quality.py`` runs and judges found cells by the whole-space table."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+pytest.importorskip("nas_spaces")
+pytest.importorskip("nas_proxies")
+
+import nas_core  # noqa: E402
+from nas_core import NasPluginManager, Objective, RunContext, create_proxy, create_space, forward_features  # noqa: E402
+from nas_strategies import DartsSearch  # noqa: E402
+from nas_strategies._fitness import ProxyFitness, score_with_proxies  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DISCONNECTED = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|"
+
+
+def _ctx(seed=0, tmp=None):
+    return RunContext(device="cpu", seed=seed, progress=False, distributed=False, run_dir=tmp)
+
+
+class Silence(Objective):
+    """A label-free loss that rewards silence: the feature energy. DARTS drives every edge to 'none'."""
+
+    def loss(self, backbone, images, targets=None):
+        return sum(f.float().pow(2).mean() for f in forward_features(backbone, images))
+
+    @torch.no_grad()
+    def score(self, backbone, images):
+        return -float(self.loss(backbone, images))
+
+
+def test_darts_never_returns_a_cell_without_a_path_silently(tmp_path):
+    space = create_space("nb201", channels=4, num_cells=1)
+    data = nas_core.TensorImages(torch.rand(64, 3, 16, 16))
+    strat = DartsSearch(epochs=3, batch_size=16, a_lr=0.3, w_lr=0.0 + 1e-4)
+    with pytest.warns(RuntimeWarning, match="no path from the input to the output"):
+        res = strat.run(space, Silence(), data, _ctx(0, tmp_path / "run"))
+    argmax = space.parse(res.extra["argmax_arch"])
+    assert not argmax.connected()  # what plain discretisation gives ...
+    assert res.best.connected() and space.defect(res.best) is None  # ... and what the search returns instead
+    assert "no path" in res.extra["argmax_defect"]
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["extra"]["argmax_arch"] == str(argmax)
+
+
+def test_proxies_on_a_cell_without_a_path_give_the_worst_fitness_not_an_error():
+    space = create_space("nb201", channels=4, num_cells=1)
+    ctx = _ctx()
+    x = torch.rand(16, 3, 16, 16)
+    y = nas_core.pseudo_targets(x, 4)
+    proxies = [create_proxy(n) for n in ("jacov", "synflow", "snip", "nwot")]
+    broken = space.parse(DISCONNECTED)
+    assert all(math.isnan(v) for v in score_with_proxies(proxies, space, broken, x, y, context=ctx, num_classes=4))
+    fine = space.parse(DISCONNECTED.replace("none~0|", "skip_connect~0|", 1))
+    assert all(math.isfinite(v) for v in score_with_proxies(proxies, space, fine, x, y, context=ctx, num_classes=4))
+    fit = ProxyFitness(create_proxy("jacov"), space, x, y, context=ctx, num_classes=4)
+    s = fit(broken)
+    assert math.isnan(s["fitness"]) and s["undefined"] == 1.0
+
+
+def test_random_search_with_a_data_dependent_proxy_ranks_broken_cells_last():
+    ctx = RunContext(device="cpu", seed=3, progress=False, distributed=False, plugin_manager=NasPluginManager())
+    space = create_space("nb201", channels=4, num_cells=1)
+    data = nas_core.TensorImages(torch.rand(32, 3, 16, 16))
+    strat = nas_core.create_strategy("random", budget=120, chunk=120, proxy_batch_size=16)
+    res = strat.run(space, create_proxy("snip"), data, ctx)  # 120 draws: some of the 2.2% broken cells among them
+    broken = [c for c in res.candidates if not c.arch.connected()]
+    assert broken, "seed 3 draws at least one cell without a path; pick another seed if sampling changed"
+    assert all(math.isnan(c.fitness) for c in broken)
+    assert res.candidates[-len(broken):] == broken  # ranked last
+    assert res.best.connected()
+    assert set(res.extra["undefined"]) == {str(c.arch) for c in broken}
+    assert all("no path" in why for why in res.extra["undefined"].values())
+    assert "pseudo-classes" in res.extra["label_free_loss"]  # snip's loss without labels: recorded
+
+
+def test_gradient_ascent_on_the_whole_space_never_queries_or_returns_broken_cells(tmp_path):
+    ctx = RunContext(device="cpu", seed=0, progress=False, distributed=False, plugin_manager=NasPluginManager())
+    space = create_space("nb201", channels=4, num_cells=1)
+    data = nas_core.TensorImages(torch.rand(16, 3, 16, 16))
+    strat = nas_core.create_strategy("gradient_ascent", proxies=["jacov", "synflow"], weights="sum", num_samples=24,
+                                     pretrain_samples=200, vgae_epochs=2, mpe_epochs=5, num_starts=4, max_steps=50,
+                                     proxy_batch_size=16, cache_dir="")
+    res = strat.run(space, None, data, ctx)
+    assert all(c.arch.connected() for c in res.candidates)
+    assert res.extra["scored"] == 24 and set(res.extra["seconds"]) >= {"scoring", "autoencoder", "estimator", "search"}
+
+
+@pytest.mark.slow
+def test_bench_quality_quick_runs_and_judges_by_the_whole_space(tmp_path, analognas):
+    out, fig = tmp_path / "q.jsonl", tmp_path / "q.png"
+    cmd = [sys.executable, str(ROOT / "bench" / "bench_quality.py"), "--quick", "--cases", "mim+darts,upnas",
+           "--seeds", "0", "--jobs", "2", "--out", str(out), "--figure", str(fig)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {r["case"] for r in rows} == {"mim+darts", "upnas"} and not any("error" in r for r in rows)
+    for r in rows:
+        assert r["accuracy"] == pytest.approx(analognas.accuracy(r["arch"]))
+        assert 0.0 <= r["top_fraction"] < 1.0 and r["rank"] >= 1
+    up = next(r for r in rows if r["case"] == "upnas")
+    assert {"scoring", "autoencoder", "estimator", "search"} <= set(up["seconds"])
+    assert "random_same_queries_accuracy" in up
+    assert "| mim+darts |" in proc.stdout and fig.stat().st_size > 10_000
