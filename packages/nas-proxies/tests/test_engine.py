@@ -49,6 +49,28 @@ def test_score_all_equals_each_proxy_alone(supervised):
         assert alone == pytest.approx(together[name], rel=1e-6, abs=1e-9), name
 
 
+def test_score_together_equals_each_proxy_alone_and_groups_by_settings():
+    net = fake_net()
+    x, y = batch()
+    proxies = [npx.PROXY_CLASSES[n]() for n in PROXY_NAMES] + [npx.PROXY_CLASSES["fisher"](fan_in=False)]
+    together = type(proxies[0]).score_together(proxies, net, x, y)
+    alone = [p.score(net, x, y) for p in proxies]
+    assert together == pytest.approx(alone, rel=1e-6, abs=1e-9)
+    assert together[-1] != together[PROXY_NAMES.index("fisher")]  # another setting: its own pass
+
+
+def test_score_together_gives_nan_where_a_proxy_is_undefined():
+    net = Chain(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 16 * 16, 3))
+    with torch.no_grad():
+        net[0].weight.zero_()  # no signal: jacov's correlation is undefined, params still counts
+    x, y = batch()
+    jacov, params = npx.PROXY_CLASSES["jacov"](), npx.PROXY_CLASSES["params"]()
+    with pytest.raises(NonFiniteError):
+        jacov.score(net, x, y)
+    vals = type(jacov).score_together([jacov, params], net, x, y)
+    assert math.isnan(vals[0]) and vals[1] == pytest.approx(params.score(net, x, y))
+
+
 def test_label_free_and_supervised_forms_differ():
     net = fake_net()
     x, y = batch()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import abc
+import math
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
 import torch
 import torch.nn as nn
 
 from ._arch import Architecture, SearchSpace
-from ._errors import IncompatibleError, NasError
+from ._errors import IncompatibleError, NasError, NonFiniteError
 from ._features import FeatureInfo
 from ._result import SearchResult
 
@@ -237,6 +238,29 @@ class Proxy(abc.ABC):
         loss_fn: LossFn | None = None,
     ) -> float:
         """Score one network."""
+
+    @classmethod
+    def score_together(
+        cls,
+        proxies: Sequence[Proxy],
+        net: nn.Module,
+        images: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        *,
+        loss_fn: LossFn | None = None,
+    ) -> list[float]:
+        """Scores of several proxies of this family on one network, in order (NaN where one is undefined).
+
+        Strategies call it with every proxy whose class shares this implementation, so a family can share its
+        forward and backward passes (nas-proxies does). The default scores them one by one.
+        """
+        out = []
+        for p in proxies:
+            try:
+                out.append(float(p.score(net, images, targets, loss_fn=loss_fn)))
+            except NonFiniteError:
+                out.append(math.nan)
+        return out
 
 
 class Strategy(abc.ABC):

@@ -7,7 +7,8 @@ for one network: it shares the forward/backward passes.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import math
+from typing import Any, ClassVar, Sequence
 
 import torch
 import torch.nn as nn
@@ -62,6 +63,35 @@ class ZeroCostProxy(Proxy):
         if targets is None and loss_fn is None and self.objective is not None:
             loss_fn = self._objective_loss()
         return float(score_all(net, images, targets, [self.name], loss_fn=loss_fn, settings=self.settings())[self.name])
+
+    @classmethod
+    def score_together(
+        cls,
+        proxies: Sequence[Proxy],
+        net: nn.Module,
+        images: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        *,
+        loss_fn: LossFn | None = None,
+    ) -> list[float]:
+        """One :func:`score_all` per distinct setting (and label-free objective): the proxies share its passes.
+        The values equal each proxy's own ``score``; an undefined one is NaN."""
+        out = [math.nan] * len(proxies)
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for i, p in enumerate(proxies):
+            if not isinstance(p, ZeroCostProxy):
+                out[i] = Proxy.score_together([p], net, images, targets, loss_fn=loss_fn)[0]
+                continue
+            own_loss = p.objective is not None and targets is None and loss_fn is None
+            groups.setdefault((p.settings(), id(p.objective) if own_loss else None), []).append(i)
+        for (settings, own), idx in groups.items():
+            first = proxies[idx[0]]
+            lf = first._objective_loss() if own is not None else loss_fn  # type: ignore[union-attr]
+            names = [proxies[i].name for i in idx]  # type: ignore[union-attr]
+            res = score_all(net, images, targets, names, loss_fn=lf, settings=settings, errors="skip")
+            for i, n in zip(idx, names):
+                out[i] = float(res.get(n, math.nan))
+        return out
 
     def _objective_loss(self) -> LossFn:
         """The label-free loss of ``self.objective`` (set by ``nas_core.search`` when a run names an objective)."""

@@ -252,20 +252,26 @@ def score_with_proxies(
             objective.to(context.device)
             loss_fn = objective_loss(objective)
 
-    out = []
+    out = [math.nan] * len(proxies)
+    # proxies of one family score together (``Proxy.score_together``: shared passes), unless one needs the
+    # objective's pretext targets
+    groups: dict[Any, list[int]] = {}
     for i, proxy in enumerate(proxies):
+        pretext = y is None and getattr(proxy, "needs_targets", False) and objective is not None
+        key = ("alone", i) if pretext else getattr(type(proxy).score_together, "__func__", type(proxy))
+        groups.setdefault(key, []).append(i)
+    for key, idx in groups.items():
         xi, yi = x, y
-        if yi is None and getattr(proxy, "needs_targets", False) and objective is not None:
+        if isinstance(key, tuple) and key[0] == "alone":
             pre = objective.pretext_targets(images)
             if pre is not None:
                 xi, yi = pre
-        with seeded(s + 7919 * (i + 1), context.device):
+        group = [proxies[i] for i in idx]
+        with seeded(s + 7919 * (idx[0] + 1), context.device):
             with context.autocast():
-                try:
-                    v = float(proxy.score(net, xi, yi, loss_fn=loss_fn))
-                except NonFiniteError:
-                    v = math.nan
-        out.append(v if math.isfinite(v) else math.nan)
+                vals = type(group[0]).score_together(group, net, xi, yi, loss_fn=loss_fn)
+        for i, v in zip(idx, vals):
+            out[i] = float(v) if math.isfinite(float(v)) else math.nan
     return out
 
 
