@@ -115,3 +115,21 @@ def test_bench_quality_quick_runs_and_judges_by_the_whole_space(tmp_path, analog
     assert {"scoring", "autoencoder", "estimator", "search"} <= set(up["seconds"])
     assert "random_same_queries_accuracy" in up
     assert "| mim+darts |" in proc.stdout and fig.stat().st_size > 10_000
+
+
+def test_nas_search_with_the_whole_space_table(tmp_path, analognas, capsys):
+    from nas_core.cli import main
+
+    run = tmp_path / "run"
+    # tabular evolution over all 15,625 cells: the table is the fitness, nothing is trained
+    rc = main(["search", "--space", "nb201", "--strategy", "evolution", "--table", "analognas", "--data", "none",
+               "--set", "strategy.population=20", "--set", "strategy.generations=3", "--set", "strategy.parents=5",
+               "--run-dir", str(run), "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    result = json.loads((run / "result.json").read_text())
+    best = result["best"]
+    assert result["extra"]["table_accuracy"] == pytest.approx(analognas.accuracy(best))
+    assert analognas.percentile(best) < 0.10  # 60 evaluations with the truth as fitness: top 10% at least
+    assert (run / "fitness_vs_accuracy.png").stat().st_size > 5_000
+    assert main(["bench", str(run)]) == 0
+    assert f"of {len(analognas)}" in capsys.readouterr().out
