@@ -41,6 +41,16 @@ def evaluate_sharded(
     return out  # type: ignore[return-value]
 
 
+def all_gather_sharded(fn: Callable[[Any], Any], items: Sequence[Any], context: Any) -> list[Any]:
+    """``[fn(x) for x in items]`` with each rank computing its round-robin share; every rank gets all results."""
+    mine = context.shard(list(enumerate(items)))
+    out: list[Any] = [None] * len(items)
+    for part in context.all_gather_object([(i, fn(x)) for i, x in mine]):
+        for i, v in part:
+            out[i] = v
+    return out
+
+
 def sync_grads(params: Sequence[torch.Tensor], context: Any) -> None:
     """Average ``.grad`` over ranks in one flat all-reduce (missing grads count as zeros)."""
     if not context.distributed or not params:

@@ -210,6 +210,37 @@ class ProxyFitness:
     def name(self) -> str:
         return getattr(self.proxy, "registered_name", "") or type(self.proxy).__name__
 
+    @property
+    def needs_reference(self) -> bool:
+        """A proxy that normalises against reference statistics it does not have yet (the unified proxy with
+        a preset or given weights): ``calibrate(components)`` must come before ``score``."""
+        return (getattr(self.proxy, "reference", False) is None and callable(getattr(self.proxy, "calibrate", None))
+                and callable(getattr(self.proxy, "components", None)))
+
+    def calibrate_on(self, archs: Sequence[Architecture]) -> int:
+        """Calibrate the proxy on the raw component scores of ``archs`` (the search's first, random candidates:
+        a label-free reference set, as UP-NAS normalises against a sample of the space). Returns its size."""
+        from ._distributed import all_gather_sharded
+
+        def components(arch: Architecture) -> dict[str, float] | None:
+            if self.space.defect(arch) is not None:
+                return None
+            with seeded(arch_seed(self.seed, arch), self.context.device):
+                net = self.context.to_device(self.space.build(arch, num_classes=self.num_classes))
+            loss_fn = objective_loss(self.objective) if self.objective is not None else None
+            with seeded(arch_seed(self.seed, arch) + 7919, self.context.device), self.context.autocast():
+                try:
+                    return {k: float(v) for k, v in self.proxy.components(net, self.images, self.targets, loss_fn=loss_fn).items()}
+                except NonFiniteError:
+                    return None
+
+        rows = [r for r in all_gather_sharded(components, list(archs), self.context) if r]
+        if len(rows) < 2:
+            raise ConfigError(f"proxy '{self.name}' needs reference statistics and fewer than 2 of the {len(archs)} "
+                              f"first candidates could be scored; raise the population or the budget")
+        self.proxy.calibrate({k: [r[k] for r in rows if k in r] for k in rows[0]})
+        return len(rows)
+
     def score_network(self, proxy: Any, arch: Architecture) -> float:
         return score_with_proxies([proxy], self.space, arch, self.images, self.targets, context=self.context,
                                   num_classes=self.num_classes, objective=self.objective, seed=self.seed)[0]

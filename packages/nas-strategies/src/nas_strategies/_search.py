@@ -54,6 +54,7 @@ class _Run:
         self.context = context
         self.epoch_offset = epoch_offset
         self.evaluated: dict[str, tuple[Architecture, dict[str, float]]] = {}
+        self.reference: list[str] = []  # the candidates a proxy's normalisation was calibrated on
         self.rng = context.rng(f"{strategy.registered_name or strategy.name}/search")
 
     # -- bookkeeping ------------------------------------------------------------------------------
@@ -90,6 +91,10 @@ class _Run:
         # unless a table knows its true value
         table = isinstance(self.fitness, TableFitness)
         todo = [a for a in archs if table or self.space.defect(a) is None]
+        if getattr(self.fitness, "needs_reference", False) and todo:
+            # the first candidates (random) are the reference set of a proxy that normalises against one
+            self.reference = [str(a) for a in todo]
+            self.fitness.calibrate_on(todo)
         computed = iter(evaluate_sharded(self.fitness, todo, self.context, desc=desc) if todo else [])
         scores = [next(computed) if (table or self.space.defect(a) is None) else {"fitness": math.nan, "undefined": 1.0}
                   for a in archs]
@@ -226,11 +231,14 @@ class _SampledSearch(Strategy):
             search_state = json.loads(state["search"]) if "search" in state else None
             if search_state is not None:
                 run.load_state(search_state["evaluated"])
+                if search_state.get("reference") and getattr(fitness, "needs_reference", False):
+                    run.reference = list(search_state["reference"])
+                    fitness.calibrate_on([space.parse(a) for a in run.reference])
 
             def checkpoint(extra: dict[str, Any]) -> None:
                 payload: dict[str, Any] = {
                     "train_epoch": self.train_epochs,
-                    "search": json.dumps({"evaluated": run.to_state(), **extra}),
+                    "search": json.dumps({"evaluated": run.to_state(), "reference": run.reference, **extra}),
                 }
                 if trainer is not None:
                     payload["trainer"] = trainer.state_dict()
@@ -245,6 +253,8 @@ class _SampledSearch(Strategy):
                 "pool_size": len(pool) if pool.restricted else None,
                 "fitness": fitness.name,
                 **({"label_free_loss": fitness.label_free_loss} if getattr(fitness, "label_free_loss", None) else {}),
+                **({"reference": f"normalised against the first {len(run.reference)} (random) candidates"}
+                   if run.reference else {}),
                 **extra,
             }
             undefined = run.undefined()
