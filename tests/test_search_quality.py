@@ -133,3 +133,27 @@ def test_nas_search_with_the_whole_space_table(tmp_path, analognas, capsys):
     assert (run / "fitness_vs_accuracy.png").stat().st_size > 5_000
     assert main(["bench", str(run)]) == 0
     assert f"of {len(analognas)}" in capsys.readouterr().out
+
+
+def test_training_free_evolution_with_the_unified_proxy_calibrates_on_its_first_candidates(tmp_path):
+    space = create_space("nb201", channels=4, num_cells=1)
+    data = nas_core.TensorImages(torch.rand(16, 3, 16, 16))
+
+    def run(run_dir, generations, resume=False):
+        ctx = RunContext(device="cpu", seed=1, progress=False, distributed=False, run_dir=run_dir, resume=resume,
+                         plugin_manager=NasPluginManager())
+        unified = create_proxy("unified", weights={"params": 1.0, "synflow": 1.0, "nwot": 0.5})
+        assert unified.reference is None  # a preset or given weights: no normalisation statistics yet
+        strat = nas_core.create_strategy("evolution", population=8, parents=3, generations=generations,
+                                         proxy_batch_size=16)
+        return strat.run(space, unified, data, ctx), unified
+
+    res, unified = run(tmp_path / "a", 3)
+    assert unified.reference is not None and res.extra["reference"].startswith("normalised against the first 8")
+    fits = [c.fitness for c in res.candidates if math.isfinite(c.fitness)]
+    assert len(fits) >= 20 and max(fits) > np.median(fits)
+    # resumed after generation 1: the same reference set, the same result
+    run(tmp_path / "b", 1)
+    again, _ = run(tmp_path / "b", 3, resume=True)
+    assert [str(c.arch) for c in again.candidates] == [str(c.arch) for c in res.candidates]
+    assert [c.fitness for c in again.candidates] == pytest.approx([c.fitness for c in res.candidates], nan_ok=True)
