@@ -197,7 +197,13 @@ def test_none_weight_gets_a_gradient_and_discretize_takes_argmax():
         sn.alphas.zero_()
         for e, op in enumerate(("nor_conv_3x3", "none", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "none")):
             sn.alphas[e, NB201_OPS.index(op)] = 1.0
+    sn.discretize_none = True  # the benchmark's rule: none competes
     assert str(sn.discretize()) == "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|"
+    sn.discretize_none = False  # DARTS' rule (default): the strongest op other than none
+    with torch.no_grad():
+        sn.alphas[1, NB201_OPS.index("avg_pool_3x3")] = 0.5
+        sn.alphas[5, NB201_OPS.index("skip_connect")] = 0.25
+    assert str(sn.discretize()) == "|nor_conv_3x3~0|+|avg_pool_3x3~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|skip_connect~2|"
     assert sn.arch_weights()["cell"].shape == (6, 5)
     assert sn.op_names()["cell"] == list(NB201_OPS)
     assert {id(p) for p in sn.weight_parameters()}.isdisjoint({id(sn.alphas)})
@@ -307,7 +313,7 @@ def test_connectivity_and_defect_of_every_cell():
 
 
 def test_discretize_connected_returns_the_most_probable_cell_with_a_path():
-    sn = NB201Supernet(channels=4, num_cells=1)
+    sn = NB201Supernet(channels=4, num_cells=1, discretize_none=True)
     with torch.no_grad():
         sn.alphas.zero_()
         sn.alphas[:, NB201_OPS.index("none")] = 2.0  # every edge prefers none ...
@@ -329,3 +335,14 @@ def test_discretize_connected_returns_the_most_probable_cell_with_a_path():
     with torch.no_grad():
         sn.alphas[:, NB201_OPS.index("nor_conv_3x3")] = 5.0
     assert sn.discretize(connected=True) == sn.discretize()  # a connected argmax is returned as it is
+
+
+def test_default_discretization_never_gives_none():
+    sn = NB201Space(channels=4, num_cells=1).supernet()
+    with torch.no_grad():
+        sn.alphas[:, NB201_OPS.index("none")] = 3.0
+    assert "none" not in str(sn.discretize()) and sn.discretize().connected()
+    with_none = NB201Space(channels=4, num_cells=1).supernet(discretize_none=True)
+    with torch.no_grad():
+        with_none.alphas.copy_(sn.alphas)
+    assert str(with_none.discretize()) == "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"

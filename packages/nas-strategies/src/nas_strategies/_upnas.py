@@ -247,8 +247,9 @@ class GradientAscentSearch(Strategy):
     normalize: str = "rank"
     search: str = "gradient"
     num_starts: int = 10
+    starts: str = "best"
     ascent_lr: float = 1e-3
-    max_steps: int = 1000
+    max_steps: int = 3000
     queries: int = 1500
     population: int = 100
     tournament: int = 10
@@ -261,6 +262,8 @@ class GradientAscentSearch(Strategy):
     name: ClassVar[str] = "gradient_ascent"
 
     def __post_init__(self) -> None:
+        if self.starts not in ("best", "random"):
+            raise ConfigError(f"strategy 'gradient_ascent': starts must be 'best' or 'random', got '{self.starts}'")
         if self.search not in ("gradient", "random", "evolution"):
             raise ConfigError(f"strategy 'gradient_ascent': search must be gradient, random or evolution, got '{self.search}'")
         for opt in ("num_starts", "max_steps", "queries", "rescore_top", "vgae_batch_size", "mpe_batch_size", "proxy_batch_size",
@@ -501,7 +504,9 @@ class GradientAscentSearch(Strategy):
         """4. Gradient ascent (or the table-6 baselines) over the estimator's predicted unified proxy."""
         rng = run.context.rng("gradient_ascent/search")
         if self.search == "gradient":
-            found, info = self._ascent(run.vgae, run.mpe, run.codec, run.lam_t, run.pool, run.constraints, rng, run.predict)
+            starts = self._best_scored(run) if self.starts == "best" else self._starts(run.pool, run.constraints, rng)
+            found, info = self._ascent(run.vgae, run.mpe, run.codec, run.lam_t, run.pool, run.constraints, starts,
+                                       rng, run.predict)
         elif self.search == "random":
             found, info = self._random(run.pool, run.constraints, rng, run.predict)
         else:
@@ -518,7 +523,10 @@ class GradientAscentSearch(Strategy):
         true UP; with ``include_scored`` the scored set's architectures compete too (they were queried)."""
         context, table, names = run.context, run.table, run.names
         pred = run.predict(found)
-        order = sorted(range(len(found)), key=lambda i: (-pred[i], i))[: self.rescore_top]
+        # real queries go to architectures whose scores are not known yet (the scored set competes with its own)
+        known = {str(a) for a in run.scored} if self.include_scored else set()
+        fresh = [i for i in range(len(found)) if str(found[i]) not in known] or list(range(len(found)))
+        order = sorted(fresh, key=lambda i: (-pred[i], i))[: self.rescore_top]
         top = [found[i] for i in order]
         run.timings["rescoring"] = -time.perf_counter()
         true = run.scorer(top, context)
@@ -634,9 +642,18 @@ class GradientAscentSearch(Strategy):
             raise ConfigError(f"strategy 'gradient_ascent': no feasible start ({constraints.describe()})")
         return starts
 
+    def _best_scored(self, run: _AscentRun) -> list[Architecture]:
+        """The ``num_starts`` scored architectures with the highest true unified proxy (feasible ones)."""
+        up = run.true_up(run.scored, run.scores)
+        order = sorted(range(len(run.scored)), key=lambda i: (-(up[i] if math.isfinite(up[i]) else -math.inf), i))
+        starts = [run.scored[i] for i in order if run.constraints.ok(run.scored[i])][: self.num_starts]
+        if not starts:
+            raise ConfigError(f"strategy 'gradient_ascent': no feasible start ({run.constraints.describe()})")
+        return starts
+
     def _ascent(self, vgae: ArchAutoencoder, mpe: torch.nn.Module, codec: GraphCodec, lam: torch.Tensor,
-                pool: CandidatePool, constraints: Constraints, rng: np.random.Generator, predict: Any) -> tuple[list[Architecture], dict[str, Any]]:
-        starts = self._starts(pool, constraints, rng)
+                pool: CandidatePool, constraints: Constraints, starts: list[Architecture], rng: np.random.Generator,
+                predict: Any) -> tuple[list[Architecture], dict[str, Any]]:
         with torch.no_grad():
             g = codec.encode(starts)
             z = vgae.embed(g.adj, g.ops).clone()
@@ -653,7 +670,7 @@ class GradientAscentSearch(Strategy):
                 loss = -(mpe(z) @ lam).sum()
                 loss.backward()
                 opt.step()
-            adj, ops = vgae.reconstruct(z.detach())
+            adj, ops = vgae.reconstruct(z.detach(), allowed=codec.allowed)
             for s in np.flatnonzero(active):
                 key = adj[s].tobytes() + ops[s].tobytes()
                 if key == last_key[s]:

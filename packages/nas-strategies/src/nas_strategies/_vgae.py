@@ -66,7 +66,8 @@ class GraphBatch:
 class GraphCodec:
     """Fixed graph shape for one autoencoder: ``num_nodes`` (the largest graph), ``K`` operation classes of the
     space, and whether a ``pad`` class is needed (graphs of different sizes). Encodes architectures into a
-    :class:`GraphBatch` and decodes discrete graphs back through ``space.decode``."""
+    :class:`GraphBatch` and decodes discrete graphs back through ``space.decode``. When every architecture
+    shares one adjacency (``fixed_adj``: NB201), decoding keeps it and reads only the operations."""
 
     def __init__(self, space: SearchSpace, archs: Sequence[Architecture]):
         if not archs:
@@ -84,6 +85,20 @@ class GraphCodec:
         self.num_nodes = max(sizes)
         self.padded = len(sizes) > 1
         self.num_classes = self.num_ops + 1 if self.padded else self.num_ops
+        # a space whose graph never changes (NB201: the operations sit on the nodes of one fixed DAG): only the
+        # operations are decoded; a decoded adjacency carries no information there and, moving off the data
+        # manifold, flips long before an operation does (which would end every ascent at its start)
+        adjs = {np.asarray(space.encode(a)[0], np.float32).tobytes() for a in archs}
+        self.fixed_adj = np.asarray(space.encode(archs[0])[0], np.float32) if len(adjs) == 1 and not self.padded else None
+        # with a fixed graph, each node's position fixes which classes it can take (NB201: the input label, an
+        # operation, the output label): decoding keeps to them, so an ascent is never stopped by a decoding that
+        # puts an input label on an operation node
+        self.allowed: torch.Tensor | None = None
+        if self.fixed_adj is not None:
+            seen = np.zeros((self.num_nodes, self.num_classes), bool)
+            for a in archs:
+                seen[np.arange(self.num_nodes), np.asarray(space.encode(a)[1]).argmax(-1)] = True
+            self.allowed = torch.from_numpy(seen)
 
     def encode(self, archs: Sequence[Architecture]) -> GraphBatch:
         n_max, k = self.num_nodes, self.num_ops
@@ -115,6 +130,8 @@ class GraphCodec:
                 return None  # a real node after a pad node
             if n == 0:
                 return None
+        if self.fixed_adj is not None:
+            adj = self.fixed_adj
         try:
             return self.space.decode(adj[:n, :n], ops[:n, : self.num_ops])
         except Exception:  # noqa: BLE001 - a space may raise on a malformed graph instead of returning None
@@ -206,10 +223,13 @@ class ArchAutoencoder(nn.Module):
         mu, _ = self.encode(adj, ops)
         return mu.flatten(1)
 
-    def reconstruct(self, z_flat: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Discrete (adjacency ``[B, N, N]`` upper-triangular 0/1, one-hot ops ``[B, N, K(+pad)]``) from embeddings."""
+    def reconstruct(self, z_flat: torch.Tensor, allowed: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Discrete (adjacency ``[B, N, N]`` upper-triangular 0/1, one-hot ops ``[B, N, K(+pad)]``) from embeddings.
+        ``allowed`` (bool ``[N, K]``): the operation classes each node may take (the space's grammar)."""
         z = z_flat.reshape(z_flat.shape[0], self.num_nodes, self.latent_dim)
         op_logits, adj_logits = self.decode(z)
+        if allowed is not None:
+            op_logits = op_logits.masked_fill(~allowed.to(op_logits.device), float("-inf"))
         n = self.num_nodes
         triu = torch.triu(torch.ones(n, n, dtype=torch.bool, device=z.device), diagonal=1)
         adj = ((adj_logits > 0) & triu).float()

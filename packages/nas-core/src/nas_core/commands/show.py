@@ -28,7 +28,10 @@ def run(args: argparse.Namespace) -> int:
     space = create_space(data["space"], **(data.get("space_config") or {}))
     result = SearchResult.from_json(data, space)
     table_path = args.table or ((read_json(rd / "config.json").get("run") or {}).get("table") if (rd / "config.json").exists() else None)
-    table = BenchmarkTable.load(table_path) if isinstance(table_path, str) and Path(table_path).exists() else None
+    from .._table import ANALOGNAS_NAMES
+
+    named = isinstance(table_path, str) and table_path.strip().lower() in ANALOGNAS_NAMES
+    table = BenchmarkTable.load(table_path) if isinstance(table_path, str) and (named or Path(table_path).exists()) else None
     pics = draw_run(rd, result=result, space=space, table=table)
     print(f"{rd}: {result.strategy} on {result.space} ({result.objective or result.proxy or 'table'}), seed {result.seed}")
     print(f"  best {result.best}")
