@@ -158,3 +158,25 @@ def test_training_free_evolution_with_the_unified_proxy_calibrates_on_its_first_
     again, _ = run(tmp_path / "b", 3, resume=True)
     assert [str(c.arch) for c in again.candidates] == [str(c.arch) for c in res.candidates]
     assert [c.fitness for c in again.candidates] == pytest.approx([c.fitness for c in res.candidates], nan_ok=True)
+
+
+def test_a_working_ascent_beats_its_best_start_on_the_whole_space():
+    """UP-NAS on all of NB201 with proxies computed on the fly: a do-nothing ascent (every re-scored candidate one of
+    its starts, or none better than the best start) fails this. Data-free proxies keep it fast."""
+    space = create_space("nb201", channels=4, num_cells=1)
+    data = nas_core.TensorImages(torch.rand(8, 3, 16, 16))
+    wins = 0
+    for seed in range(3):
+        ctx = RunContext(device="cpu", seed=seed, progress=False, distributed=False, plugin_manager=NasPluginManager())
+        strat = nas_core.create_strategy("gradient_ascent", proxies=["params", "synflow"], weights="sum", num_samples=40,
+                                         pretrain_samples=400, vgae_epochs=8, mpe_epochs=30, num_starts=3,
+                                         max_steps=1500, rescore_top=5, proxy_batch_size=8, cache_dir="")
+        res = strat.run(space, None, data, ctx)
+        starts = set(res.extra["starts"])
+        searched = [c for c in res.candidates if c.scores["searched"] == 1.0]
+        sample = [c for c in res.candidates if c.scores["searched"] == 0.0]
+        assert searched and all(str(c.arch) not in starts for c in searched), "re-scored candidates must be new cells"
+        best_start = max(c.fitness for c in sample if str(c.arch) in starts)
+        assert best_start == max(c.fitness for c in sample)  # starts="best": the ascent climbs from the sample's best
+        wins += max(c.fitness for c in searched) > best_start
+    assert wins >= 2, wins

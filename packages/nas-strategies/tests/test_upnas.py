@@ -217,16 +217,17 @@ def test_search_modes_return_rescored_candidates_from_the_table(registry, search
         assert res.extra["estimator_queries"] >= 6
 
 
-def test_gradient_ascent_beats_the_median_start(registry):
+def test_ascent_from_the_best_scored_cells_beats_the_scored_sample(registry):
     table = fake_table()
     w = {"convs": 1.0, "noise": 0.0, "partial": 0.5}
-    for seed in range(3):
-        res = GradientAscentSearch(weights=w, num_samples=14, **SMALL).run(FakeSpace(), table, None, _ctx(seed))
-        starts = res.extra["start_fitness"]
-        searched = [c for c in res.candidates if c.scores["searched"] == 1.0]
-        assert searched[0].fitness > np.median(starts)
-        assert res.extra["weights"] == {"convs": 1.0, "partial": 0.5}  # zero weights are not scored
-        assert searched[0].scores["val_accuracy"] >= np.median([table.accuracy(s) for s in res.extra["starts"]])
+    wins = 0
+    for seed in range(5):
+        res = GradientAscentSearch(weights=w, num_samples=8, **{**SMALL, "num_starts": 3}).run(FakeSpace(), table, None, _ctx(seed))
+        searched = [c.fitness for c in res.candidates if c.scores["searched"] == 1.0]
+        sample = [c.fitness for c in res.candidates if c.scores["searched"] == 0.0]
+        assert searched and set(res.extra["starts"]) <= {str(c.arch) for c in res.candidates}
+        wins += max(searched) > max(sample)
+    assert wins >= 3, wins
     alone = GradientAscentSearch(weights=w, num_samples=14, include_scored=False, **SMALL).run(FakeSpace(), table, None, _ctx(0))
     assert all(c.scores["searched"] == 1.0 for c in alone.candidates) and len(alone.candidates) <= 4
 
