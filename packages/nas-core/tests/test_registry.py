@@ -71,7 +71,7 @@ def test_unknown_name_suggests_lists_and_hints(register_plugin):
     msg = str(err)
     assert msg.startswith("Unknown space 'nb210'. Did you mean 'nb201'?")
     assert "Installed: darts, nb201, nb201_small (plugin 'spaces')" in msg
-    assert "'" not in msg[:0]  # str() is the readable message, not KeyError's repr
+    assert msg == err.message and not msg.startswith("'")  # str() is the readable message, not KeyError's repr
     assert err.suggestions[0] == "nb201"
 
 
