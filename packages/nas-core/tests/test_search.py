@@ -38,6 +38,43 @@ def test_search_composes_names_and_fills_the_run_directory(fakes, tmp_path):
     assert again.best == res.best  # deterministic for the seed
 
 
+def test_search_uses_the_given_plugin_manager_for_names_hooks_and_refusals(nas_plugins):
+    """search(plugin_manager=pm) builds from pm's registries and fires pm's hooks; the shared manager (here one that
+    knows no names) is never consulted."""
+    from nas_core.testing import FakeSpace
+
+    class NoSupernet(FakeSpace):
+        capabilities = frozenset({"enumerable"})
+
+    class Plug(FakePlugin):
+        @nas_core.hookimpl
+        def nas_register_spaces(self, registry):
+            super().nas_register_spaces(registry)
+            registry.add("flat", NoSupernet, capabilities=NoSupernet.capabilities)
+
+    ends = []
+
+    class Watch:
+        @nas_core.hookimpl
+        def nas_run_end(self, result):
+            ends.append(result)
+
+    own = nas_core.NasPluginManager(autoload=False)
+    own.register_plugin(Plug(), "fake")
+    own.register_plugin(Watch(), "watch")
+    assert nas_core.list_spaces() == []  # the shared manager (the nas_plugins fixture) has none of them
+    res = nas_core.search(space="fake", objective="fake", strategy="fake", data="digits", limit=16, img_size=16,
+                          budget=2, progress=False, plugin_manager=own)
+    assert res.space == "fake" and ends == [res]
+    with pytest.raises(IncompatibleError) as e:  # the alternatives come from that manager too
+        nas_core.search(space="flat", objective="fake", strategy="fake", plugin_manager=own)
+    assert "Spaces that work with 'fake': fake." in str(e.value)
+    back = SearchResult.from_json(res.to_json(), spaces=own.registry("space"))
+    assert back.best == res.best
+    with pytest.raises(ConfigError, match="needs the space of the result"):
+        SearchResult.from_json(res.to_json())
+
+
 def test_search_accepts_instances(fakes):
     space = nas_core.create_space("fake", channels=2)
     res = nas_core.search(space=space, proxy=nas_core.create_proxy("fake"), strategy=nas_core.create_strategy("fake", budget=3),

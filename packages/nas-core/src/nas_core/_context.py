@@ -18,6 +18,7 @@ import torch.nn as nn
 
 from ._errors import CheckpointError, ConfigError, NonFiniteError
 from ._io import atomic_write_text
+from ._json import jsonable as _jsonable
 from ._runtime import (
     PRECISIONS,
     DistState,
@@ -42,25 +43,6 @@ RESULT_NAME = "result.json"
 def _stream_seed(seed: int, stream: str) -> int:
     digest = hashlib.sha256(f"{seed}:{stream}".encode()).digest()
     return int.from_bytes(digest[:8], "little")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item"):
-        try:
-            return _jsonable(value.item())
-        except (ValueError, RuntimeError):
-            pass
-    return str(value)
 
 
 class RunContext:

@@ -20,7 +20,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 from ._errors import ConfigError, PluginError, RegistryClashError, UnknownNameError
 
-__all__ = ["Registry", "Entry", "Origin", "normalize_name", "KINDS", "FIRST_PARTY"]
+__all__ = ["Registry", "Entry", "Origin", "normalize_name", "KINDS", "FIRST_PARTY", "import_target", "keyword_names",
+           "accepted_kwargs"]
 
 #: The kinds of things plugins register, in the order registries are built.
 KINDS: tuple[str, ...] = ("space", "objective", "strategy", "proxy", "command")
@@ -88,18 +89,15 @@ class Entry:
         """Import a lazy ``"module:attr"`` factory (or return the callable)."""
         if callable(self.factory):
             return self.factory
-        module_name, _, attr = self.factory.partition(":")
         try:
-            obj: Any = importlib.import_module(module_name)
-            for part in attr.split("."):
-                obj = getattr(obj, part)
+            obj = import_target(self.factory)
         except (ImportError, AttributeError) as exc:
             raise PluginError(
                 f"{self.kind} '{self.name}' from {self.origin} points at '{self.factory}', which cannot be "
                 f"imported: {type(exc).__name__}: {exc}. Reinstall {self.origin.dist or 'the plugin'} or fix "
                 f"its registration."
             ) from exc
-        if not callable(obj):
+        if not callable(obj) and self.kind != "command":  # a command is a namespace of add_arguments and run
             raise PluginError(f"{self.kind} '{self.name}' from {self.origin}: '{self.factory}' is not callable")
         return obj
 
@@ -118,22 +116,47 @@ class Entry:
         return obj
 
 
-def _check_options(kind: str, name: str, factory: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
+def import_target(spec: str) -> Any:
+    """The object a ``"module:attr.sub"`` string names (raises ImportError/AttributeError)."""
+    module_name, _, attr = spec.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in filter(None, attr.split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+def keyword_names(fn: Callable[..., Any]) -> frozenset[str] | None:
+    """The keyword arguments ``fn`` names in its signature (``self`` excluded), or ``None`` when it accepts any
+    (``**kwargs``, or no readable signature)."""
     try:
-        sig = inspect.signature(factory)
+        params = inspect.signature(fn).parameters
     except (TypeError, ValueError):  # builtins without a signature
-        return
-    params = sig.parameters
+        return None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return frozenset(n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "self")
+
+
+def accepted_kwargs(fn: Callable[..., Any], hints: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The subset of ``hints`` that ``fn`` accepts as keywords, and the names it does not."""
+    names = keyword_names(fn)
+    if names is None:
+        return dict(hints), []
+    return {k: v for k, v in hints.items() if k in names}, [k for k in hints if k not in names]
+
+
+def _check_options(kind: str, name: str, factory: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
+    valid = keyword_names(factory)
+    if valid is None:
         return
-    valid = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "self"]
     unknown = [k for k in kwargs if k not in valid]
     if unknown:
         bad = unknown[0]
-        close = difflib.get_close_matches(bad, valid, n=1)
+        ordered = [n for n in inspect.signature(factory).parameters if n in valid]
+        close = difflib.get_close_matches(bad, ordered, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
         raise ConfigError(
-            f"{kind} '{name}': unknown option '{bad}' (valid: {', '.join(valid) or 'none'}).{hint}"
+            f"{kind} '{name}': unknown option '{bad}' (valid: {', '.join(ordered) or 'none'}).{hint}"
         )
 
 

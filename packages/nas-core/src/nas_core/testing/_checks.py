@@ -18,7 +18,8 @@ import torch.nn as nn
 
 from .._arch import CAPABILITIES, Architecture, Cost, SearchSpace
 from .._context import RunContext
-from .._contracts import Objective, Proxy, Strategy, Supernet, check_compatible, forward_features
+from .._compat import check_compatible
+from .._contracts import Objective, Proxy, Strategy, Supernet, forward_features
 from .._errors import ArchitectureError, IncompatibleError, NasError
 from .._features import FeatureInfo
 from .._markers import hookimpl
