@@ -169,6 +169,10 @@ class Objective(nn.Module):
     def build_heads(self, feature_info: FeatureInfo) -> None:
         """Create the heads for ``feature_info`` (override; called by :meth:`setup`)."""
 
+    def prepare(self, data: ImageData | None, context: RunContext) -> None:
+        """Get ready on the run's data before the strategy runs (called once by :func:`nas_core.search`, before
+        :meth:`setup`). The default does nothing; ``distill`` pre-trains its teacher here."""
+
     @abc.abstractmethod
     def loss(self, backbone: nn.Module, images: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
         """A scalar training loss."""

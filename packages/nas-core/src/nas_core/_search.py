@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from .__about__ import __version__
 from ._compat import check_compatible
 from ._context import RunContext
+from ._contracts import Objective
 from ._data import load_data
 from ._errors import ConfigError
 from ._plots import draw_run
@@ -230,6 +231,7 @@ def search(
     if context is None:
         context = _context(run, _public(cfg), pm)
     context.versions = _versions(pm, cfg)
+    _prepare_objective(evaluator, data_obj, context)
     result = _run_with_trackers(strategy_obj, space_obj, evaluator, data_obj, context, run.get("trackers") or ())
     _finish(result, context, run, space_obj, table)
     return result
@@ -297,6 +299,13 @@ def _context(run: Mapping[str, Any], public: dict[str, Any], pm: NasPluginManage
         channels_last=bool(run.get("channels_last")),
         compile=bool(run.get("compile")),
     )
+
+
+def _prepare_objective(evaluator: Any, data_obj: Any, context: Any) -> None:
+    """Let the run's objective (the evaluator, or the objective a proxy takes its loss from) see the data first."""
+    objective = evaluator if isinstance(evaluator, Objective) else getattr(evaluator, "objective", None)
+    if isinstance(objective, Objective):
+        objective.prepare(data_obj, context)
 
 
 def _run_with_trackers(strategy_obj: Any, space_obj: Any, evaluator: Any, data_obj: Any, context: Any, trackers: Any) -> Any:

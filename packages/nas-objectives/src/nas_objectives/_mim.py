@@ -174,6 +174,12 @@ class MIM(Objective):
             )
         return p
 
+    def _loss_mask(self, backbone: nn.Module, images: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, int]:
+        """The mask of a training step: the given one (checked, on the images' device) or a fresh draw; and its patch."""
+        if mask is None:
+            return self.draw_mask(backbone, images)
+        return mask.to(images.device), self._check_mask(images, mask)
+
     def loss(
         self,
         backbone: nn.Module,
@@ -183,11 +189,7 @@ class MIM(Objective):
         mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         images = check_image_batch(images, self._name())
-        if mask is None:
-            mask, patch = self.draw_mask(backbone, images)
-        else:
-            patch = self._check_mask(images, mask)
-            mask = mask.to(images.device)
+        mask, patch = self._loss_mask(backbone, images, mask)
         loss, _ = self._recon_loss(backbone, images, self._target(images, targets), mask, patch)
         return loss + self._token_unused(backbone, patch)
 
