@@ -89,6 +89,13 @@ def test_option_routing_errors_name_the_fix(fakes):
     assert "space 'fake': channels, num_classes" in str(e.value)
 
 
+def test_compile_is_refused_where_the_strategy_would_ignore_it(fakes, tmp_path):
+    rd = tmp_path / "run"
+    with pytest.raises(ConfigError, match="compile=True: strategy 'fake' does not run through torch.compile"):
+        nas_core.search(space="fake", objective="fake", strategy="fake", compile=True, run_dir=rd)
+    assert not rd.exists()
+
+
 def test_incompatible_pair_is_refused_before_compute(register_plugin, tmp_path):
     from nas_core.testing import FakeSpace, FakeStrategy
 
@@ -243,3 +250,17 @@ def test_official_nats_bench_files_are_read_through_its_api(tmp_path, monkeypatc
     assert calls[0] == (0, "cifar10-valid", "200", False)  # NB201's CIFAR-10 validation split, 200-epoch schedule
     BenchmarkTable.load(official, dataset="cifar100")
     assert calls[-1][1] == "cifar100"
+
+
+def test_the_toml_fallback_is_declared():
+    """_config.py reads TOML with tomllib (3.11+) and falls back to tomli: nas-core must depend on it there."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    root = Path(__file__).resolve().parents[1]
+    assert "import tomli as tomllib" in (root / "src" / "nas_core" / "_config.py").read_text()
+    deps = [Requirement(d) for d in tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]]
+    tomli = [d for d in deps if d.name == "tomli"]
+    assert tomli and tomli[0].marker is not None
+    assert tomli[0].marker.evaluate({"python_version": "3.10"}) and not tomli[0].marker.evaluate({"python_version": "3.11"})

@@ -60,7 +60,8 @@ class RunContext:
     :param config: the resolved run configuration (saved as ``config.json``; a resumed run must match it).
     :param plugin_manager: the manager whose lifecycle hooks are called (default: the shared one).
     :param channels_last: use channels-last memory format on CUDA.
-    :param compile: wrap modules with ``torch.compile`` in :meth:`prepare_module`.
+    :param compile: ask the strategy to run its training forward through ``torch.compile`` (strategies whose
+        ``supports_compile`` is true read it; ``nas_core.search`` refuses it for the others).
     """
 
     def __init__(
@@ -215,18 +216,6 @@ class RunContext:
                 out = out.contiguous(memory_format=torch.channels_last)
             return out  # type: ignore[return-value]
         return obj
-
-    def prepare_module(self, module: nn.Module, *, ddp: bool = True, **ddp_kwargs: Any) -> nn.Module:
-        """Move to the device, wrap in DistributedDataParallel under torchrun, optionally compile."""
-        module = self.to_device(module)
-        if ddp and self.distributed:
-            from torch.nn.parallel import DistributedDataParallel
-
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            module = DistributedDataParallel(module, device_ids=ids, **ddp_kwargs)
-        if self.compile:
-            module = torch.compile(module)  # type: ignore[assignment]
-        return module
 
     # -- distributed helpers --------------------------------------------------------------------
     def barrier(self) -> None:

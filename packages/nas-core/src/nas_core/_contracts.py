@@ -254,6 +254,8 @@ class Strategy(abc.ABC):
     """
 
     needs: ClassVar[Mapping[str, frozenset[str]]] = {}
+    #: whether ``run()`` honours ``context.compile`` (runs its training forward through ``torch.compile``)
+    supports_compile: ClassVar[bool] = False
     registered_name: str = ""
 
     def requirements(self, evaluator_kind: str) -> frozenset[str]:

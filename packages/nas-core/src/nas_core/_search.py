@@ -222,6 +222,11 @@ def search(
     # label-free unless the run asks for labels: a supervised baseline must be chosen on purpose (labels=True)
     needs_labels = bool(run.get("labels"))
     check_compatible(strategy_obj, space_obj, evaluator, has_labels=needs_labels, plugin_manager=pm)
+    if run.get("compile") and not getattr(strategy_obj, "supports_compile", False):
+        raise ConfigError(
+            f"compile=True: strategy '{cfg['strategy']['name']}' does not run through torch.compile (an option it "
+            f"would ignore); drop compile, or use a strategy whose supports_compile is true"
+        )
     img_size = _image_size(cfg, space_obj)
     data_obj = None
     if run.get("data") is not None and not (evaluator is table and table is not None and run.get("data") == "none"):
