@@ -487,20 +487,10 @@ class Distill(MIM):
             return (per_tok * vis).sum() / vis.sum().clamp_min(1e-6)
         return per_tok.mean()
 
-    def loss(
-        self,
-        backbone: nn.Module,
-        images: torch.Tensor,
-        targets: torch.Tensor | None = None,
-        *,
-        mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        images = check_image_batch(images, self._name())
-        mask, patch = self._loss_mask(backbone, images, mask)
-        l_reg, feats = self._recon_loss(backbone, images, self._target(images, targets), mask, patch)
+    def _masked_loss(self, backbone: nn.Module, images: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, patch: int) -> torch.Tensor:
+        l_reg, feats = self._recon_loss(backbone, images, target, mask, patch)
         zt = self._teacher_last(normalize(images), mask, patch)
-        l_pre = self._feature_loss(feats[-1], zt, self._visible(mask, patch))
-        return l_reg + self.beta * l_pre + self._token_unused(backbone, patch)
+        return l_reg + self.beta * self._feature_loss(feats[-1], zt, self._visible(mask, patch))
 
     def consistency(
         self, backbone: nn.Module, images: torch.Tensor, mask: torch.Tensor, patch: int, teacher_last: torch.Tensor | None = None

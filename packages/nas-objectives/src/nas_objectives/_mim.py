@@ -174,12 +174,6 @@ class MIM(Objective):
             )
         return p
 
-    def _loss_mask(self, backbone: nn.Module, images: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, int]:
-        """The mask of a training step: the given one (checked, on the images' device) or a fresh draw; and its patch."""
-        if mask is None:
-            return self.draw_mask(backbone, images)
-        return mask.to(images.device), self._check_mask(images, mask)
-
     def loss(
         self,
         backbone: nn.Module,
@@ -189,9 +183,17 @@ class MIM(Objective):
         mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         images = check_image_batch(images, self._name())
-        mask, patch = self._loss_mask(backbone, images, mask)
-        loss, _ = self._recon_loss(backbone, images, self._target(images, targets), mask, patch)
-        return loss + self._token_unused(backbone, patch)
+        if mask is None:
+            mask, patch = self.draw_mask(backbone, images)
+        else:
+            patch = self._check_mask(images, mask)
+            mask = mask.to(images.device)
+        return self._masked_loss(backbone, images, self._target(images, targets), mask, patch) + self._token_unused(backbone, patch)
+
+    def _masked_loss(self, backbone: nn.Module, images: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, patch: int) -> torch.Tensor:
+        """The training loss on one mask: masked reconstruction (``distill`` adds its feature term)."""
+        loss, _ = self._recon_loss(backbone, images, target, mask, patch)
+        return loss
 
     @torch.no_grad()
     def score(self, backbone: nn.Module, images: torch.Tensor) -> float:
