@@ -16,9 +16,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ._data import make_loader
 from ._errors import CheckpointError, ConfigError, NonFiniteError
 from ._io import atomic_write_text
 from ._json import jsonable as _jsonable
+from ._plugins import get_plugin_manager
 from ._runtime import (
     PRECISIONS,
     DistState,
@@ -149,8 +151,6 @@ class RunContext:
     @property
     def plugin_manager(self) -> Any:
         if self._pm is None:
-            from ._plugins import get_plugin_manager
-
             self._pm = get_plugin_manager()
         return self._pm
 
@@ -250,8 +250,6 @@ class RunContext:
     # -- data -----------------------------------------------------------------------------------
     def loader(self, dataset: Any, batch_size: int, *, shuffle: bool = True, drop_last: bool = True, stream: str = "data", **kwargs: Any) -> Any:
         """A DataLoader tuned for the device (see :func:`nas_core.make_loader`)."""
-        from ._data import make_loader
-
         return make_loader(dataset, batch_size, shuffle=shuffle, drop_last=drop_last, context=self, stream=stream, **kwargs)
 
     # -- progress -------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ from typing import Any, Iterator, Mapping
 import pluggy
 
 from . import hookspecs
+from . import plugin as core_plugin
+from .__about__ import __version__
 from ._errors import PluginError, RegistryClashError
 from ._markers import ENTRY_POINT_GROUP, PROJECT_NAME
 from ._registry import KINDS, Origin, Registry
@@ -114,8 +116,6 @@ class NasPluginManager(pluggy.PluginManager):
         if _truthy(os.environ.get("NAS_TRACE_PLUGINS")):
             self._enable_trace()
         if builtins:
-            from . import plugin as core_plugin
-
             self._register_checked(core_plugin, "core", source="builtin", dist="nas-core", version=_version("nas-core"))
         if autoload is None:
             autoload = not _truthy(os.environ.get("NAS_DISABLE_PLUGIN_AUTOLOAD"))
@@ -355,8 +355,6 @@ def _version(dist: str) -> str | None:
     try:
         return importlib_metadata.version(dist)
     except importlib_metadata.PackageNotFoundError:
-        from .__about__ import __version__
-
         return __version__ if dist == "nas-core" else None
 
 
