@@ -19,7 +19,7 @@ OBJECTIVES = {
     "rotation": {},
     "colorization": {},
     "jigsaw": {},
-    "distill": {"teacher": "test_vit"},
+    "distill": {"teacher": "test_vit", "pretrain_steps": 0},  # random weights on purpose: a shape test
     "supervised": {},
     "random_labels": {},
 }

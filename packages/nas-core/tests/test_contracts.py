@@ -75,6 +75,10 @@ class OnlySinglePath(FakeSpace):
     capabilities = frozenset({"single_path"})
 
 
+class NotSinglePath(FakeSpace):
+    capabilities = frozenset({"differentiable"})
+
+
 def test_incompatible_combinations_fail_before_compute_naming_alternatives(register_plugin):
     class Plug:
         @hookimpl
@@ -139,8 +143,39 @@ def test_contract_suites_accept_the_fakes(tmp_path):
     check_objective(FakeObjective)
     check_proxy(FakeProxy())
     check_proxy(FakeGradProxy())
-    res = check_strategy(FakeStrategy, run_dir=tmp_path, incompatible=(OnlySinglePath(), FakeProxy()) and None)
+    res = check_strategy(FakeStrategy, run_dir=tmp_path, incompatible=(NotSinglePath(), FakeObjective()))
     assert isinstance(res, SearchResult) and res.best in list(FakeSpace().enumerate())
+
+
+class ChecksLate(FakeStrategy):
+    """Starts the run (hooks fire, data is read) before it checks the combination."""
+
+    def run(self, space, evaluator, data, context):
+        with context.lifecycle():
+            len(data)
+        return super().run(space, evaluator, data, context)
+
+
+class NeverRefuses(FakeStrategy):
+    """Declares that an objective needs a differentiable space, but run() silently searches another space."""
+
+    needs = {"objective": frozenset({"differentiable"})}
+
+    def run(self, space, evaluator, data, context):
+        return super().run(FakeSpace(), evaluator, data, context)
+
+
+@pytest.mark.parametrize("factory, clause", [
+    (ChecksLate, "refused before compute"),
+    (NeverRefuses, "run\\(\\) accepted"),
+    (FakeStrategy, "check_compatible accepted"),
+])
+def test_check_strategy_rejects_late_or_missing_refusals(factory, clause):
+    bad = (OnlySinglePath(), FakeObjective()) if factory is NeverRefuses else (NotSinglePath(), FakeObjective())
+    if factory is FakeStrategy:
+        bad = (OnlySinglePath(), FakeProxy())  # FakeStrategy accepts a proxy on any space: not incompatible
+    with pytest.raises(AssertionError, match=clause):
+        check_strategy(factory, incompatible=bad)
 
 
 # -- the suites must fail on broken implementations ---------------------------------------------------

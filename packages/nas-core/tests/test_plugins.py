@@ -101,17 +101,102 @@ def test_broken_plugins_are_reported_and_do_not_stop_the_others(site):
     pm.check_pending()  # the typo plugin was never registered, so nothing is pending
 
 
+FIRST_PARTY_SPACES = """
+from nas_core import hookimpl
+from nas_core.testing import FakeSpace
+
+@hookimpl
+def nas_register_spaces(registry):
+    registry.add("vit", FakeSpace)
+"""
+
+
 def test_disable_autoload_and_block_by_name(site, monkeypatch):
+    make_dist(site, "nas-spaces", "9.0", "spaces_fake", "nasspacesfake_plugin", FIRST_PARTY_SPACES)
     monkeypatch.setenv("NAS_DISABLE_PLUGIN_AUTOLOAD", "1")
     pm = load()
-    assert "good" not in infos(pm)
+    got = infos(pm)
+    # listed as disabled, never imported
+    assert got["good"].blocked and got["good"].disabled_by == "NAS_DISABLE_PLUGIN_AUTOLOAD=1" and got["good"].dist == "nas-good"
+    assert "nasgood_plugin" not in sys.modules and "nasbroken_plugin" not in sys.modules
+    with use_plugin_manager(pm), pytest.raises(KeyError) as e:
+        create_space("vit")
+    msg = str(e.value)
+    assert "'vit' is provided by nas-spaces, which is installed but disabled by NAS_DISABLE_PLUGIN_AUTOLOAD=1." in msg
+    assert "pip install nas-spaces" not in msg
+    assert "Installed but disabled: nas-broken (by NAS_DISABLE_PLUGIN_AUTOLOAD=1)" in msg
+
     monkeypatch.delenv("NAS_DISABLE_PLUGIN_AUTOLOAD")
-    monkeypatch.setenv("NAS_DISABLED_PLUGINS", "good,nas-broken")
+    monkeypatch.setenv("NAS_DISABLED_PLUGINS", "good,nas-broken, nas-spaces")
     pm = load()
     got = infos(pm)
     assert got["good"].blocked and got["broken"].blocked and got["broken"].error is None
-    with use_plugin_manager(pm), pytest.raises(KeyError):
-        create_space("ring")
+    assert got["good"].disabled_by == "NAS_DISABLED_PLUGINS=good,nas-broken, nas-spaces"
+    assert not got["raises"].blocked and got["raises"].error  # not named: loaded (and failing as before)
+    with use_plugin_manager(pm):
+        with pytest.raises(KeyError, match="Installed but disabled: nas-broken .*nas-good"):
+            create_space("ring")
+        with pytest.raises(KeyError, match="'vit' is provided by nas-spaces, which is installed but disabled by NAS_DISABLED_PLUGINS"):
+            create_space("vit")
+    sys.modules.pop("nasspacesfake_plugin", None)
+
+
+RINGER = """
+from nas_core import hookimpl
+from nas_core.testing import FakeSpace
+
+class Ringer(FakeSpace):
+    pass
+
+@hookimpl
+def nas_register_spaces(registry):
+    registry.add("ring", Ringer, summary="the ringer's own ring")
+    registry.add("ring_extra", Ringer)
+"""
+
+
+@pytest.mark.filterwarnings("ignore:nas plugin:RuntimeWarning")
+def test_a_plugin_that_takes_a_registered_name_fails_alone(site, monkeypatch):
+    make_dist(site, "nas-ringer", "9.9", "ringer", "nasringer_plugin", RINGER)
+    with pytest.warns(RuntimeWarning, match="'ringer' \\(nas-ringer 9.9\\): space 'ring' from nas-ringer 9.9"):
+        pm = NasPluginManager(autoload=True)
+        pm.plugins_info()
+    got = infos(pm)
+    # the first registration (good, loaded first) is kept; the clash is the newcomer's failure, naming both
+    # distributions and the switch that turns each off; its other names still register
+    assert got["good"].ok and got["good"].registered == {"space": ["ring"]}
+    err = got["ringer"].error
+    assert got["ringer"].status == "failed" and got["ringer"].failed_at == "clash"
+    assert "space 'ring' from nas-ringer 9.9 (nasringer_plugin) clashes with nas-good 1.0 (nasgood_plugin)" in err
+    assert "NAS_DISABLED_PLUGINS=nas-ringer or NAS_DISABLED_PLUGINS=nas-good" in err
+    assert got["ringer"].registered == {"space": ["ring_extra"]}
+    with use_plugin_manager(pm):
+        assert type(create_space("ring")) is FakeSpace and type(create_space("ring_extra")).__name__ == "Ringer"
+        with pytest.raises(KeyError, match="Plugin 'ringer' \\(nas-ringer 9.9\\) failed to load: space 'ring'"):
+            create_space("rign")
+    # the switch named in the message works: the ringer's ring, and no failure
+    monkeypatch.setenv("NAS_DISABLED_PLUGINS", "nas-good")
+    pm = load()
+    got = infos(pm)
+    assert got["ringer"].ok and got["ringer"].registered == {"space": ["ring", "ring_extra"]}
+    with use_plugin_manager(pm):
+        assert type(create_space("ring")).__name__ == "Ringer"
+    sys.modules.pop("nasringer_plugin", None)
+
+
+def test_cli_survives_a_clashing_plugin(site):
+    import os
+
+    make_dist(site, "nas-ringer", "9.9", "ringer", "nasringer_plugin", RINGER)
+    env = {"PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
+    r = run_cli("--version", env_extra=env)
+    assert r.returncode == 0 and r.stdout.strip() == f"nas-core {nas_core.__version__}", r.stderr
+    r = run_cli("plugins", env_extra=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    ringer = r.stdout[r.stdout.index("ringer "):]
+    assert "nas-ringer 9.9" in ringer and "FAILED" in ringer and "clashes with nas-good 1.0" in ringer
+    assert "NAS_DISABLED_PLUGINS=nas-ringer" in ringer and "spaces       ring_extra" in ringer
+    sys.modules.pop("nasringer_plugin", None)
 
 
 def test_duplicate_entry_point_names_across_distributions(site, tmp_path_factory, monkeypatch):
@@ -129,10 +214,45 @@ def test_trace_switch_prints_hook_calls(site, monkeypatch, capsys):
     pm = load()
     pm.registry("space")
     err = capsys.readouterr().err
-    assert "[nas trace] nas_register_spaces" not in err  # registration calls impls directly
+    # registration hooks go through pluggy like the others: one traced call per plugin
+    assert "[nas trace] nas_register_spaces(registry) -> impls ['good']" in err
+    assert "[nas trace] nas_register_spaces raised RuntimeError('config file missing')" in err
     pm.nas_run_start(context=None)
     err = capsys.readouterr().err
     assert "[nas trace] nas_run_start(context)" in err
+
+
+def test_registration_hooks_honour_wrappers_and_call_order(nas_plugins):
+    seen = []
+
+    class Watcher:  # a wrapper (any plugin's) wraps every plugin's registration call
+        @hookimpl(wrapper=True)
+        def nas_register_spaces(self, registry):
+            before = set(registry.names())
+            result = yield
+            seen.append(sorted(set(registry.names()) - before))
+            return result
+
+    class First:
+        @hookimpl
+        def nas_register_spaces(self, registry):
+            registry.add("shared", FakeSpace, summary="first")
+            registry.add("only_first", FakeSpace)
+
+    class Eager:  # registered later, but tryfirst: it is called first and keeps the shared name
+        @hookimpl(tryfirst=True)
+        def nas_register_spaces(self, registry):
+            registry.add("shared", FakeSpace, summary="eager")
+
+    nas_plugins.register_plugin(Watcher(), "watcher")
+    nas_plugins.register_plugin(First(), "first")
+    nas_plugins.register_plugin(Eager(), "eager")
+    with pytest.warns(RuntimeWarning, match="'first': space 'shared' from plugin 'first' .* clashes with plugin 'eager'"):
+        assert nas_core.get_entry("space", "shared").summary == "eager"
+    assert seen == [["shared"], ["only_first"]]  # eager first, then first (whose 'shared' was refused)
+    got = infos(nas_plugins)
+    assert got["first"].failed_at == "clash" and "nas_core.unregister_plugin('first')" in got["first"].error
+    assert got["watcher"].ok and got["watcher"].registered == {}
 
 
 def test_python_plugin_with_fewer_arguments_and_unknown_hook(nas_plugins):

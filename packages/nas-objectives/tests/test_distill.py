@@ -121,8 +121,46 @@ def test_loss_is_eq_9_to_11():
     assert l2 > l0  # the feature-prediction term adds
 
 
+def test_a_teacher_by_name_is_pretrained_on_the_run_data_never_silently_random(tmp_path, nas_context):
+    data = load_data("digits", img_size=16, limit=128)
+    opts = dict(teacher="test_vit", pretrain_steps=20, pretrain_batch_size=32, pretrain_lr=3e-3, teacher_cache=str(tmp_path))
+    bare = Distill(**opts)
+    with pytest.raises(ConfigError, match="has no weights yet.*nas_core.search.*pretrain_steps=0"):
+        _setup(bare, TinyCNN(), 16)  # a strategy that never called prepare() gets a refusal, not a random teacher
+    obj = Distill(**opts)
+    obj.prepare(data, nas_context)
+    report = obj.teacher_report
+    assert report["teacher_steps"] == 20 and not report["teacher_cached"]
+    assert report["teacher_mim_loss"] < 0.9 * report["teacher_mim_loss_start"]  # it learned
+    assert nas_context.epoch_history() == [{"epoch": -1, **report}]  # reported in the run's history
+    _setup(obj, TinyCNN(), 16)
+    assert isinstance(obj.teacher, TeacherEncoder) and len(obj.teacher.history) == 20
+    # the same data, teacher and options load the cached teacher back
+    again = Distill(**opts)
+    again.prepare(data, nas_context)
+    assert again.teacher_report["teacher_cached"] and again.teacher_report["teacher_checkpoint"] == report["teacher_checkpoint"]
+    _setup(again, TinyCNN(), 16)
+    for k, v in obj.teacher.state_dict().items():
+        assert torch.equal(again.teacher.state_dict()[k], v), k
+    other = Distill(**opts)  # other data: another teacher
+    other.prepare(load_data("digits", img_size=16, limit=96), nas_context)
+    assert not other.teacher_report["teacher_cached"]
+
+
+def test_distill_search_reports_its_teacher(objectives, register_plugin):
+    import nas_core
+    from nas_core.testing import FakePlugin
+
+    register_plugin(FakePlugin(), "fake")
+    res = nas_core.search(space="fake", objective="distill", strategy="fake", data="digits", limit=48, img_size=16,
+                          budget=2, progress=False, teacher="test_vit", pretrain_steps=4, pretrain_batch_size=16,
+                          teacher_cache="")
+    teacher = [h for h in res.history if h.get("phase") == "teacher"]
+    assert len(teacher) == 1 and teacher[0]["teacher_steps"] == 4 and teacher[0]["epoch"] == -1
+
+
 def test_teacher_by_timm_name_and_by_checkpoint(tmp_path):
-    obj = _setup(Distill(teacher="test_vit"), TinyCNN(), 16)
+    obj = _setup(Distill(teacher="test_vit", pretrain_steps=0), TinyCNN(), 16)  # random weights, asked for
     assert isinstance(obj.teacher, TimmFeatures)
     assert obj.teacher.build_kwargs == {"img_size": 16, "patch_size": 4}  # ViTs built for the data
     assert obj.teacher.feature_info.reduction()[-1] == 4
@@ -135,10 +173,10 @@ def test_teacher_by_timm_name_and_by_checkpoint(tmp_path):
     for k, v in src.state_dict().items():
         assert torch.equal(obj2.teacher.state_dict()[k], v)
     # CNN teachers: pick a stage whose grid is not 1x1
-    cnn = _setup(Distill(teacher="test_resnet", teacher_stage=1), TinyCNN(), 16)
+    cnn = _setup(Distill(teacher="test_resnet", teacher_stage=1, pretrain_steps=0), TinyCNN(), 16)
     assert cnn.projector[-1].out_features == cnn.teacher.feature_info.channels()[1]
     with pytest.raises(ConfigError, match="teacher_stage"):
-        _setup(Distill(teacher="test_resnet", teacher_stage=9), TinyCNN(), 16)
+        _setup(Distill(teacher="test_resnet", teacher_stage=9, pretrain_steps=0), TinyCNN(), 16)
     torch.save({"x": torch.zeros(3)}, tmp_path / "bad.pt")
     with pytest.raises(ConfigError, match="match"):
         _setup(Distill(teacher="test_vit", teacher_checkpoint=str(tmp_path / "bad.pt")), TinyCNN(), 16)

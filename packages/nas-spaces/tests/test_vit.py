@@ -201,4 +201,7 @@ def test_graph_is_a_chain_labelled_with_heads_and_ratios():
     arch = space.sample(nas_core.make_rng(0))
     (edges,) = space.graph(arch).values()
     assert len(edges) == arch.depth + 1
-    assert edges[0][2] == f"h{arch.num_heads[0]} r{arch.mlp_ratio[0]:g}" or edges[0][2].startswith(f"h{arch.num_heads[0]} r")
+    assert [e[0] for e in edges] == [f"embed {arch.embed_dim}", *(f"L{i}" for i in range(arch.depth))]
+    assert [e[1] for e in edges] == [*(f"L{i}" for i in range(arch.depth)), "head"]
+    # every block edge carries that block's heads and MLP ratio (as the architecture string writes it)
+    assert [e[2] for e in edges] == [f"h{h} r{float(r)!r}" for h, r in zip(arch.num_heads, arch.mlp_ratio)] + [""]

@@ -50,10 +50,24 @@ def test_registered_names(registry):
     assert create_strategy("darts_2nd").unrolled is True
 
 
+class NoSupernet(FakeSpace):
+    capabilities = frozenset({"enumerable"})
+
+
+#: a space and an evaluator each name cannot combine (its run() must refuse them before any compute)
+INCOMPATIBLE = {
+    "darts": lambda: (NoSupernet(), FakeObjective()),
+    "darts_2nd": lambda: (NoSupernet(), FakeObjective()),
+    "evolution": lambda: (NoSupernet(), FakeObjective()),
+    "random": lambda: (NoSupernet(), FakeObjective()),
+    "gradient_ascent": lambda: (FakeSpace(), FakeObjective()),
+}
+
+
 @pytest.mark.parametrize("name,eid,factory,opts", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
 def test_strategy_contract(tmp_path, registry, name, eid, factory, opts):
     res = check_strategy(lambda: create_strategy(name, **{**TINY[name], **opts}), space=FakeSpace(), evaluator_factory=factory,
-                         run_dir=tmp_path)
+                         run_dir=tmp_path, incompatible=INCOMPATIBLE[name]())
     assert res.strategy == name
     assert res.candidates and res.best == res.candidates[0].arch
     if eid == "table":  # table-driven searches stay inside the table
@@ -68,13 +82,10 @@ def test_registry_needs_match_the_class(registry, name):
 
 
 def test_incompatible_combinations_fail_before_compute(registry):
-    class NoSupernet(FakeSpace):
-        capabilities = frozenset({"enumerable"})
-
-    for name in ("darts", "evolution", "random"):
+    for name, need in (("darts", "differentiable"), ("evolution", "single_path"), ("random", "single_path")):
         with pytest.raises(IncompatibleError) as exc:
             check_compatible(create_strategy(name), NoSupernet(), FakeObjective())
-        assert "single_path" in str(exc.value) or "differentiable" in str(exc.value)
+        assert f"needs a space whose supernet is {need}, but space 'NoSupernet' offers enumerable" in str(exc.value)
     with pytest.raises(IncompatibleError, match="objective"):
         check_compatible(create_strategy("gradient_ascent"), FakeSpace(), FakeObjective())
     with pytest.raises(IncompatibleError, match="nothing"):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .__about__ import __version__
-from ._arch import CAPABILITIES, Architecture, Cost, SearchSpace, arch_from_json, make_rng
+from ._arch import CAPABILITIES, Architecture, Cost, SearchSpace, make_rng
 from ._errors import (
     ArchitectureError,
     CheckpointError,
@@ -31,6 +31,7 @@ from ._errors import (
     UnknownNameError,
 )
 from ._factory import (
+    arch_from_json,
     create_objective,
     create_proxy,
     create_space,
@@ -54,7 +55,7 @@ from ._plugins import (
     unregister_plugin,
     use_plugin_manager,
 )
-from ._registry import Entry, Registry, normalize_name
+from ._registry import Entry, Origin, Registry, accepted_kwargs, normalize_name
 from ._result import Candidate, SearchResult
 from ._table import BenchmarkTable, TableRow
 
@@ -66,7 +67,7 @@ _LAZY = {
     "Strategy": "._contracts",
     "LossFn": "._contracts",
     "forward_features": "._contracts",
-    "check_compatible": "._contracts",
+    "check_compatible": "._compat",
     "evaluator_kind": "._contracts",
     # runtime
     "RunContext": "._context",
@@ -112,7 +113,9 @@ __all__ = [
     "unregister_plugin",
     "Registry",
     "Entry",
+    "Origin",
     "normalize_name",
+    "accepted_kwargs",
     "create_space",
     "create_objective",
     "create_strategy",
@@ -157,6 +160,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ._compat import check_compatible
     from ._context import RunContext
     from ._contracts import (
         LossFn,
@@ -164,7 +168,6 @@ if TYPE_CHECKING:  # pragma: no cover
         Proxy,
         Strategy,
         Supernet,
-        check_compatible,
         evaluator_kind,
         forward_features,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
 import numpy as np
 
@@ -19,7 +19,6 @@ __all__ = [
     "SearchSpace",
     "CAPABILITIES",
     "make_rng",
-    "arch_from_json",
 ]
 
 #: Capabilities a space's supernet (or the space itself) can declare.
@@ -66,20 +65,6 @@ class Architecture(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
-
-
-def arch_from_json(data: Mapping[str, Any], space: SearchSpace | None = None) -> Architecture:
-    """Rebuild an architecture from :meth:`Architecture.to_json` output.
-
-    Without ``space``, the space is created by name from the registry (default options).
-    """
-    if "arch" not in data:
-        raise ArchitectureError(f"architecture JSON needs an 'arch' key, got keys {sorted(data)}")
-    if space is None:
-        from ._factory import create_space
-
-        space = create_space(str(data.get("space") or ""))
-    return space.parse(str(data["arch"]))
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ._data import make_loader
 from ._errors import CheckpointError, ConfigError, NonFiniteError
 from ._io import atomic_write_text
+from ._json import jsonable as _jsonable
+from ._plugins import get_plugin_manager
 from ._runtime import (
     PRECISIONS,
     DistState,
@@ -44,25 +47,6 @@ def _stream_seed(seed: int, stream: str) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item"):
-        try:
-            return _jsonable(value.item())
-        except (ValueError, RuntimeError):
-            pass
-    return str(value)
-
-
 class RunContext:
     """Device, precision, seed, distributed state, run directory, checkpoints, progress and hooks.
 
@@ -78,7 +62,8 @@ class RunContext:
     :param config: the resolved run configuration (saved as ``config.json``; a resumed run must match it).
     :param plugin_manager: the manager whose lifecycle hooks are called (default: the shared one).
     :param channels_last: use channels-last memory format on CUDA.
-    :param compile: wrap modules with ``torch.compile`` in :meth:`prepare_module`.
+    :param compile: ask the strategy to run its training forward through ``torch.compile`` (strategies whose
+        ``supports_compile`` is true read it; ``nas_core.search`` refuses it for the others).
     """
 
     def __init__(
@@ -166,8 +151,6 @@ class RunContext:
     @property
     def plugin_manager(self) -> Any:
         if self._pm is None:
-            from ._plugins import get_plugin_manager
-
             self._pm = get_plugin_manager()
         return self._pm
 
@@ -234,18 +217,6 @@ class RunContext:
             return out  # type: ignore[return-value]
         return obj
 
-    def prepare_module(self, module: nn.Module, *, ddp: bool = True, **ddp_kwargs: Any) -> nn.Module:
-        """Move to the device, wrap in DistributedDataParallel under torchrun, optionally compile."""
-        module = self.to_device(module)
-        if ddp and self.distributed:
-            from torch.nn.parallel import DistributedDataParallel
-
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            module = DistributedDataParallel(module, device_ids=ids, **ddp_kwargs)
-        if self.compile:
-            module = torch.compile(module)  # type: ignore[assignment]
-        return module
-
     # -- distributed helpers --------------------------------------------------------------------
     def barrier(self) -> None:
         if self.distributed:
@@ -279,8 +250,6 @@ class RunContext:
     # -- data -----------------------------------------------------------------------------------
     def loader(self, dataset: Any, batch_size: int, *, shuffle: bool = True, drop_last: bool = True, stream: str = "data", **kwargs: Any) -> Any:
         """A DataLoader tuned for the device (see :func:`nas_core.make_loader`)."""
-        from ._data import make_loader
-
         return make_loader(dataset, batch_size, shuffle=shuffle, drop_last=drop_last, context=self, stream=stream, **kwargs)
 
     # -- progress -------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import abc
+import functools
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
 import torch
@@ -13,11 +15,11 @@ from ._arch import Architecture, SearchSpace
 from ._errors import IncompatibleError, NasError, NonFiniteError
 from ._features import FeatureInfo
 from ._result import SearchResult
+from ._table import BenchmarkTable
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._context import RunContext
     from ._data import ImageData
-    from ._table import BenchmarkTable
 
 __all__ = [
     "Supernet",
@@ -27,7 +29,9 @@ __all__ = [
     "LossFn",
     "forward_features",
     "evaluator_kind",
-    "check_compatible",
+    "component_name",
+    "Incompatibility",
+    "find_incompatibility",
 ]
 
 #: A loss a proxy can differentiate: ``loss_fn(net, images) -> scalar tensor``.
@@ -166,6 +170,10 @@ class Objective(nn.Module):
     def build_heads(self, feature_info: FeatureInfo) -> None:
         """Create the heads for ``feature_info`` (override; called by :meth:`setup`)."""
 
+    def prepare(self, data: ImageData | None, context: RunContext) -> None:
+        """Get ready on the run's data before the strategy runs (called once by :func:`nas_core.search`, before
+        :meth:`setup`). The default does nothing; ``distill`` pre-trains its teacher here."""
+
     @abc.abstractmethod
     def loss(self, backbone: nn.Module, images: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
         """A scalar training loss."""
@@ -187,8 +195,6 @@ class Objective(nn.Module):
 
 
 def _guard(fn: Callable[..., Any], meth: str) -> Callable[..., Any]:
-    import functools
-
     @functools.wraps(fn)
     def wrapper(self: Objective, backbone: nn.Module, images: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
         if self._feature_info is None:
@@ -272,6 +278,8 @@ class Strategy(abc.ABC):
     """
 
     needs: ClassVar[Mapping[str, frozenset[str]]] = {}
+    #: whether ``run()`` honours ``context.compile`` (runs its training forward through ``torch.compile``)
+    supports_compile: ClassVar[bool] = False
     registered_name: str = ""
 
     def requirements(self, evaluator_kind: str) -> frozenset[str]:
@@ -294,8 +302,6 @@ class Strategy(abc.ABC):
 
 def evaluator_kind(evaluator: Any) -> str:
     """``"objective"``, ``"proxy"``, ``"table"`` or ``"none"``."""
-    from ._table import BenchmarkTable
-
     if evaluator is None:
         return "none"
     if isinstance(evaluator, Objective):
@@ -309,84 +315,46 @@ def evaluator_kind(evaluator: Any) -> str:
     )
 
 
-def _name(obj: Any) -> str:
+def component_name(obj: Any) -> str:
+    """The registered name of a space, strategy, objective or proxy (else its class name)."""
     return getattr(obj, "registered_name", "") or type(obj).__name__
 
 
-def check_compatible(
-    strategy: Strategy,
-    space: SearchSpace,
-    evaluator: Any = None,
-    *,
-    has_labels: bool | None = None,
-) -> None:
-    """Raise :class:`IncompatibleError` (before any compute) when the combination cannot run.
+@dataclass(frozen=True)
+class Incompatibility:
+    """Why a strategy cannot run on a space with an evaluator (see :func:`find_incompatibility`).
 
-    The message names what is missing and the registered alternatives that would work.
+    ``reason``: ``"evaluator"`` (the strategy does not accept this kind of evaluator), ``"capabilities"`` (the
+    space's supernet lacks ``missing``) or ``"labels"`` (a supervised objective in a label-free search).
     """
+
+    reason: str
+    message: str
+    evaluator_kind: str
+    missing: frozenset[str] = frozenset()
+
+
+def find_incompatibility(strategy: Strategy, space: SearchSpace, evaluator: Any = None, *,
+                         has_labels: bool | None = None) -> Incompatibility | None:
+    """What stops the combination from running, read from the declared needs and capabilities (no compute)."""
     kind = evaluator_kind(evaluator)
-    sname, spname = _name(strategy), _name(space)
+    sname, spname = component_name(strategy), component_name(space)
     if strategy.needs and kind not in strategy.needs:
         accepted = " or ".join(f"an {k}" if k[0] in "aeio" else f"a {k}" for k in sorted(strategy.needs))
-        raise IncompatibleError(
+        return Incompatibility("evaluator", (
             f"strategy '{sname}' needs {accepted} to rank architectures, but got "
             f"{'nothing' if kind == 'none' else f'a {kind}'}."
-            + _alternatives_for_evaluator(kind, space)
-        )
-    missing = sorted(strategy.requirements(kind) - set(space.capabilities))
+        ), kind)
+    missing = frozenset(strategy.requirements(kind) - set(space.capabilities))
     if missing:
-        raise IncompatibleError(
+        return Incompatibility("capabilities", (
             f"strategy '{sname}' with {'an' if kind[0] in 'aeio' else 'a'} {kind} needs a space whose supernet is "
-            f"{' and '.join(missing)}, but space '{spname}' offers "
+            f"{' and '.join(sorted(missing))}, but space '{spname}' offers "
             f"{', '.join(sorted(space.capabilities)) or 'no supernet capability'}."
-            + _alternatives(kind, space, strategy)
-        )
+        ), kind, missing)
     if isinstance(evaluator, Objective) and evaluator.requires_labels and has_labels is False:
-        raise IncompatibleError(
-            f"objective '{_name(evaluator)}' needs labels, but this search is label-free (the data has no labels). "
-            f"Choose a label-free objective ("
-            + ", ".join(_label_free_objectives())
-            + ") or, for the supervised baseline, ask for labels (labels=True, nas search --labels)."
-        )
-
-
-def _registry(kind: str) -> Any:
-    from ._plugins import get_plugin_manager
-
-    return get_plugin_manager().registry(kind)
-
-
-def _alternatives(kind: str, space: SearchSpace, strategy: Strategy) -> str:
-    caps = set(space.capabilities)
-    good_strats = []
-    for e in _registry("strategy"):
-        needs = e.metadata.get("needs") or {}
-        if kind in needs and set(needs[kind]) <= caps:
-            good_strats.append(e.name)
-    need = strategy.requirements(kind)
-    good_spaces = [e.name for e in _registry("space") if need <= set(e.metadata.get("capabilities") or ())]
-    out = ""
-    if good_strats:
-        out += f" Strategies that work on '{_name(space)}' with {'an' if kind[0] in 'aeio' else 'a'} {kind}: {', '.join(good_strats)}."
-    if good_spaces:
-        out += f" Spaces that work with '{_name(strategy)}': {', '.join(good_spaces)}."
-    if not out:
-        out = " No installed strategy or space fits; see `nas plugins`."
-    return out
-
-
-def _alternatives_for_evaluator(kind: str, space: SearchSpace) -> str:
-    caps = set(space.capabilities)
-    good = []
-    for e in _registry("strategy"):
-        needs = e.metadata.get("needs") or {}
-        if kind in needs and set(needs[kind]) <= caps:
-            good.append(e.name)
-    if good:
-        return f" Strategies that accept {'an' if kind[0] in 'aeio' else 'a'} {kind} on '{_name(space)}': {', '.join(good)}."
-    return ""
-
-
-def _label_free_objectives() -> list[str]:
-    names = [e.name for e in _registry("objective") if not e.metadata.get("requires_labels", False)]
-    return names or ["install nas-objectives for mim, rotation, colorization, jigsaw, distill"]
+        return Incompatibility("labels", (
+            f"objective '{component_name(evaluator)}' needs labels, but this search is label-free (the data has no "
+            f"labels)."
+        ), kind)
+    return None

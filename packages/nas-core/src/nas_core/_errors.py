@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "NasError",
     "UnknownNameError",
@@ -39,7 +41,20 @@ class UnknownNameError(NasError, KeyError):
 
 
 class RegistryClashError(NasError, ValueError):
-    """Two plugins registered the same name (or alias) for the same kind."""
+    """Two plugins registered the same name (or alias) for the same kind.
+
+    ``first`` and ``second`` are the origins (:class:`nas_core.Origin`) of the kept entry and of the newcomer;
+    ``alias_of`` names the entry when the taken name is one of its aliases.
+    """
+
+    def __init__(self, message: str, *, kind: str = "", name: str = "", first: Any = None, second: Any = None,
+                 alias_of: str | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.name = name
+        self.first = first
+        self.second = second
+        self.alias_of = alias_of
 
 
 class ConfigError(NasError, ValueError):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
-from ._plugins import get_plugin_manager
+from ._arch import Architecture
+from ._errors import ArchitectureError
+from ._plugins import NasPluginManager, get_plugin_manager
 from ._registry import Entry
 
 __all__ = [
@@ -17,6 +19,7 @@ __all__ = [
     "list_strategies",
     "list_proxies",
     "get_entry",
+    "arch_from_json",
 ]
 
 
@@ -75,3 +78,17 @@ def list_strategies(filter: str | None = None, exclude: str | tuple[str, ...] = 
 def list_proxies(filter: str | None = None, exclude: str | tuple[str, ...] = ()) -> list[str]:
     """Registered proxy names, sorted, optionally filtered with fnmatch patterns."""
     return _list("proxy", filter, exclude)
+
+
+def arch_from_json(data: Mapping[str, Any], space: Any = None, *, plugin_manager: NasPluginManager | None = None) -> Architecture:
+    """Rebuild an architecture from :meth:`Architecture.to_json` output.
+
+    Without ``space``, the space is created by name (default options) from ``plugin_manager``'s registry
+    (default: the shared manager).
+    """
+    if "arch" not in data:
+        raise ArchitectureError(f"architecture JSON needs an 'arch' key, got keys {sorted(data)}")
+    if space is None:
+        pm = plugin_manager if plugin_manager is not None else get_plugin_manager()
+        space = pm.registry("space").create(str(data.get("space") or ""))
+    return space.parse(str(data["arch"]))

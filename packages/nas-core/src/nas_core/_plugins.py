@@ -8,6 +8,13 @@ Environment switches:
     skip (block) these plugins, by entry-point name or distribution name; ``*`` blocks all.
 ``NAS_TRACE_PLUGINS=1``
     print every hook call, its arguments, implementations and result to stderr.
+
+Registration hooks go through pluggy like every other hook (``pm.hook.nas_register_spaces(registry=...)``, as
+tox 4 hands its registry to plugins), so hook wrappers, ``tryfirst``/``trylast`` and tracing apply to them. Each
+plugin's implementation is called in its own call (a subset of the hook), so one that raises is recorded as that
+plugin's failure and the others still register. They are called in load order (``tryfirst`` ones first,
+``trylast`` ones last): the plugin loaded first keeps a name two plugins register, and the clash is recorded as
+the other plugin's failure, naming both distributions and the switch that disables one.
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ from typing import Any, Iterator, Mapping
 import pluggy
 
 from . import hookspecs
-from ._errors import PluginError
+from . import plugin as core_plugin
+from .__about__ import __version__
+from ._errors import PluginError, RegistryClashError
 from ._markers import ENTRY_POINT_GROUP, PROJECT_NAME
 from ._registry import KINDS, Origin, Registry
 
@@ -61,6 +70,11 @@ class PluginInfo:
     blocked: bool = False
     registered: dict[str, list[str]] = field(default_factory=dict)
     hooks: list[str] = field(default_factory=list)
+    #: the switch that disabled a blocked plugin (``NAS_DISABLED_PLUGINS=...``, ``NAS_DISABLE_PLUGIN_AUTOLOAD=1``)
+    disabled_by: str | None = None
+    #: where ``error`` arose: ``"load"`` (import, hook validation), ``"registration"`` (its registration hook
+    #: raised: it registers nothing) or ``"clash"`` (a name it registers was taken: its other names stay)
+    failed_at: str | None = None
 
     @property
     def origin(self) -> Origin:
@@ -72,6 +86,17 @@ class PluginInfo:
 
     def label(self) -> str:
         return f"'{self.name}' ({self.dist} {self.version})" if self.dist else f"'{self.name}'"
+
+    @property
+    def status(self) -> str:
+        """``"ok"``, ``"blocked"`` or ``"failed"``."""
+        return "blocked" if self.blocked else ("failed" if self.error else "ok")
+
+    def switch(self) -> str:
+        """How a user turns this plugin off."""
+        if self.source == "entry-point":
+            return f"NAS_DISABLED_PLUGINS={self.dist or self.name}"
+        return f"nas_core.unregister_plugin({self.name!r})"
 
 
 class NasPluginManager(pluggy.PluginManager):
@@ -91,18 +116,33 @@ class NasPluginManager(pluggy.PluginManager):
         if _truthy(os.environ.get("NAS_TRACE_PLUGINS")):
             self._enable_trace()
         if builtins:
-            from . import plugin as core_plugin
-
             self._register_checked(core_plugin, "core", source="builtin", dist="nas-core", version=_version("nas-core"))
         if autoload is None:
             autoload = not _truthy(os.environ.get("NAS_DISABLE_PLUGIN_AUTOLOAD"))
+            if not autoload:
+                self._record_unloaded(f"NAS_DISABLE_PLUGIN_AUTOLOAD={os.environ.get('NAS_DISABLE_PLUGIN_AUTOLOAD')}")
         if autoload:
             self.load_entrypoints()
 
     # -- discovery ------------------------------------------------------------------------------
+    def _record_unloaded(self, switch: str, group: str = ENTRY_POINT_GROUP) -> None:
+        """List the installed plugins a switch kept from loading (nothing is imported)."""
+        for ep in sorted(importlib_metadata.entry_points(group=group), key=lambda ep: ep.name):
+            if ep.name in self._info:
+                continue
+            dist = ep.dist.name if ep.dist is not None else None
+            version = ep.dist.version if ep.dist is not None else None
+            self._info[ep.name] = PluginInfo(ep.name, ep.value, dist, version, blocked=True, disabled_by=switch)
+            self._order.append(ep.name)
+
+    def disabled(self) -> dict[str, str]:
+        """``{distribution (or plugin name): the switch}`` of every installed plugin a switch disabled."""
+        return {(i.dist or i.name): i.disabled_by for i in self._info.values() if i.blocked and i.disabled_by}
+
     def load_entrypoints(self, group: str = ENTRY_POINT_GROUP) -> None:
         """Load every plugin of the entry-point group, each inside its own try/except."""
-        disabled = {normalize_dist(x) for x in os.environ.get("NAS_DISABLED_PLUGINS", "").split(",") if x.strip()}
+        raw = os.environ.get("NAS_DISABLED_PLUGINS", "")
+        disabled = {normalize_dist(x) for x in raw.split(",") if x.strip()}
         eps = sorted(importlib_metadata.entry_points(group=group), key=lambda ep: ep.name)
         for ep in eps:
             dist = ep.dist.name if ep.dist is not None else None
@@ -118,7 +158,8 @@ class NasPluginManager(pluggy.PluginManager):
                 )
                 continue
             if "*" in disabled or normalize_dist(ep.name) in disabled or (dist and normalize_dist(dist) in disabled):
-                self._info[ep.name] = PluginInfo(ep.name, ep.value, dist, version, blocked=True)
+                self._info[ep.name] = PluginInfo(ep.name, ep.value, dist, version, blocked=True,
+                                                 disabled_by=f"NAS_DISABLED_PLUGINS={raw.strip()}")
                 self._order.append(ep.name)
                 self.set_blocked(ep.name)
                 continue
@@ -130,7 +171,7 @@ class NasPluginManager(pluggy.PluginManager):
             self._register_checked(module, ep.name, source="entry-point", dist=dist, version=version, module=ep.value)
 
     def _record_failure(self, name: str, module: str, dist: str | None, version: str | None, error: str) -> None:
-        info = PluginInfo(name, module, dist, version, error=error)
+        info = PluginInfo(name, module, dist, version, error=error, failed_at="load")
         key = name if name not in self._info else f"{name}@{dist or module}"
         self._info[key] = info
         self._order.append(key)
@@ -207,35 +248,63 @@ class NasPluginManager(pluggy.PluginManager):
         return [(i.label(), i.error) for i in self.plugins_info() if i.error]
 
     def _build_registries(self) -> dict[str, Registry]:
-        regs = {kind: Registry(kind, failures=self._failures) for kind in KINDS}
+        regs = {kind: Registry(kind, failures=self._failures, disabled=self.disabled) for kind in KINDS}
         for info in self._info.values():
             info.registered = {}
+            if info.failed_at in ("registration", "clash"):  # a rebuild tries again
+                info.error = info.failed_at = None
         for kind in KINDS:
-            caller = getattr(self.hook, _REGISTER_HOOK[kind])
-            impls = {impl.plugin_name: impl for impl in caller.get_hookimpls()}
-            for name in self._order:
-                impl = impls.get(name)
-                info = self._info.get(name)
-                if impl is None or info is None or not info.ok:
-                    continue
-                before = set(regs[kind]._entries)
-                with regs[kind].registering_as(info.origin):
-                    try:
-                        impl.function(**{arg: regs[kind] for arg in impl.argnames})
-                    except PluginError:
-                        raise
-                    except Exception as exc:  # noqa: BLE001
-                        from ._errors import RegistryClashError
-
-                        if isinstance(exc, RegistryClashError):
-                            raise
-                        info.error = f"{_REGISTER_HOOK[kind]} raised {type(exc).__name__}: {exc}"
-                        warnings.warn(f"nas plugin {info.label()}: {info.error}", RuntimeWarning, stacklevel=2)
-                        continue
-                added = sorted(set(regs[kind]._entries) - before)
-                if added:
-                    info.registered[kind] = added
+            self._register_kind(kind, regs[kind], regs)
         return regs
+
+    def _registration_order(self, hook_name: str) -> list[Any]:
+        """The plugins' (non-wrapper) implementations of a registration hook: ``tryfirst`` ones, then the rest
+        in load order, then ``trylast`` ones."""
+        impls = [i for i in getattr(self.hook, hook_name).get_hookimpls() if not (i.wrapper or i.hookwrapper)]
+        rank = {name: n for n, name in enumerate(self._order)}
+        return sorted(impls, key=lambda i: (0 if i.tryfirst else 2 if i.trylast else 1, rank.get(i.plugin_name, len(rank))))
+
+    def _register_kind(self, kind: str, reg: Registry, regs: Mapping[str, Registry]) -> None:
+        """Call every plugin's registration hook of ``kind`` through pluggy, one plugin per call."""
+        hook_name = _REGISTER_HOOK[kind]
+        impls = self._registration_order(hook_name)
+        for impl in impls:
+            info = self._info.get(impl.plugin_name)
+            if info is None or info.blocked or info.failed_at in ("load", "registration"):
+                continue
+            # every other plugin's implementation is left out; wrappers (of any plugin) still wrap the call
+            call = self.subset_hook_caller(hook_name, remove_plugins=[i.plugin for i in impls if i is not impl])
+            before = set(reg._entries)
+            try:
+                with reg.registering_as(info.origin, on_clash=lambda err, info=info: self._clash(info, err)):
+                    call(registry=reg)
+            except Exception as exc:  # noqa: BLE001 - isolation is the point
+                self._registration_failed(info, f"{hook_name} raised {type(exc).__name__}: {exc}", regs)
+                continue
+            added = sorted(set(reg._entries) - before)
+            if added:
+                info.registered[kind] = added
+
+    def _registration_failed(self, info: PluginInfo, error: str, regs: Mapping[str, Registry]) -> None:
+        """A registration hook raised: the plugin registers nothing (what it added is removed)."""
+        info.error, info.failed_at = error, "registration"
+        info.registered = {}
+        for r in regs.values():
+            r.discard(info.name)
+        warnings.warn(f"nas plugin {info.label()}: {error}", RuntimeWarning, stacklevel=2)
+
+    def _clash(self, info: PluginInfo, err: RegistryClashError) -> None:
+        """A name the plugin registers is taken: keep the first entry, record the clash as this plugin's failure."""
+        first = next((i for i in self._info.values() if err.first is not None and i.name == err.first.plugin), None)
+        switches = " or ".join(s for s in (info.switch(), first.switch() if first else None) if s)
+        message = (
+            f"{err.kind} '{err.name}' from {err.second} clashes with {err.first}"
+            f"{f' (alias of {err.alias_of!r})' if err.alias_of else ''}, which registered it first and keeps it. "
+            f"Rename it, or turn one of the two off: {switches}"
+        )
+        info.error = message if info.error is None else f"{info.error}; {message}"
+        info.failed_at = "clash"
+        warnings.warn(f"nas plugin {info.label()}: {message}", RuntimeWarning, stacklevel=2)
 
     # -- introspection ----------------------------------------------------------------------------
     def plugins_info(self) -> list[PluginInfo]:
@@ -286,8 +355,6 @@ def _version(dist: str) -> str | None:
     try:
         return importlib_metadata.version(dist)
     except importlib_metadata.PackageNotFoundError:
-        from .__about__ import __version__
-
         return __version__ if dist == "nas-core" else None
 
 

@@ -20,7 +20,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 from ._errors import ConfigError, PluginError, RegistryClashError, UnknownNameError
 
-__all__ = ["Registry", "Entry", "Origin", "normalize_name", "KINDS", "FIRST_PARTY"]
+__all__ = ["Registry", "Entry", "Origin", "normalize_name", "KINDS", "FIRST_PARTY", "import_target", "keyword_names",
+           "accepted_kwargs"]
 
 #: The kinds of things plugins register, in the order registries are built.
 KINDS: tuple[str, ...] = ("space", "objective", "strategy", "proxy", "command")
@@ -88,18 +89,15 @@ class Entry:
         """Import a lazy ``"module:attr"`` factory (or return the callable)."""
         if callable(self.factory):
             return self.factory
-        module_name, _, attr = self.factory.partition(":")
         try:
-            obj: Any = importlib.import_module(module_name)
-            for part in attr.split("."):
-                obj = getattr(obj, part)
+            obj = import_target(self.factory)
         except (ImportError, AttributeError) as exc:
             raise PluginError(
                 f"{self.kind} '{self.name}' from {self.origin} points at '{self.factory}', which cannot be "
                 f"imported: {type(exc).__name__}: {exc}. Reinstall {self.origin.dist or 'the plugin'} or fix "
                 f"its registration."
             ) from exc
-        if not callable(obj):
+        if not callable(obj) and self.kind != "command":  # a command is a namespace of add_arguments and run
             raise PluginError(f"{self.kind} '{self.name}' from {self.origin}: '{self.factory}' is not callable")
         return obj
 
@@ -118,47 +116,104 @@ class Entry:
         return obj
 
 
-def _check_options(kind: str, name: str, factory: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
+def import_target(spec: str) -> Any:
+    """The object a ``"module:attr.sub"`` string names (raises ImportError/AttributeError)."""
+    module_name, _, attr = spec.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in filter(None, attr.split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+def keyword_names(fn: Callable[..., Any]) -> frozenset[str] | None:
+    """The keyword arguments ``fn`` names in its signature (``self`` excluded), or ``None`` when it accepts any
+    (``**kwargs``, or no readable signature)."""
     try:
-        sig = inspect.signature(factory)
+        params = inspect.signature(fn).parameters
     except (TypeError, ValueError):  # builtins without a signature
-        return
-    params = sig.parameters
+        return None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return frozenset(n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "self")
+
+
+def accepted_kwargs(fn: Callable[..., Any], hints: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The subset of ``hints`` that ``fn`` accepts as keywords, and the names it does not."""
+    names = keyword_names(fn)
+    if names is None:
+        return dict(hints), []
+    return {k: v for k, v in hints.items() if k in names}, [k for k in hints if k not in names]
+
+
+def _check_options(kind: str, name: str, factory: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
+    valid = keyword_names(factory)
+    if valid is None:
         return
-    valid = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "self"]
     unknown = [k for k in kwargs if k not in valid]
     if unknown:
         bad = unknown[0]
-        close = difflib.get_close_matches(bad, valid, n=1)
+        ordered = [n for n in inspect.signature(factory).parameters if n in valid]
+        close = difflib.get_close_matches(bad, ordered, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
         raise ConfigError(
-            f"{kind} '{name}': unknown option '{bad}' (valid: {', '.join(valid) or 'none'}).{hint}"
+            f"{kind} '{name}': unknown option '{bad}' (valid: {', '.join(ordered) or 'none'}).{hint}"
         )
+
+
+#: ``on_clash(error)`` decides what a clash does: raise it (the default) or record it and keep the first entry
+ClashHandler = Callable[[RegistryClashError], None]
+
+
+def _raise(error: RegistryClashError) -> None:
+    raise error
 
 
 class Registry:
     """The names of one kind (``"space"``, ``"objective"``, ``"strategy"``, ``"proxy"``, ``"command"``).
 
     Plugins receive it in their registration hook and call :meth:`add`.
+
+    :param failures: ``() -> [(plugin label, error)]``, the plugins that failed (named in unknown-name errors).
+    :param disabled: ``() -> {distribution: switch}``, installed plugins a switch disabled (so an unknown name
+        says "disabled by ..." rather than "pip install ...").
     """
 
-    def __init__(self, kind: str, *, failures: Callable[[], list[tuple[str, str]]] | None = None):
+    def __init__(
+        self,
+        kind: str,
+        *,
+        failures: Callable[[], list[tuple[str, str]]] | None = None,
+        disabled: Callable[[], Mapping[str, str]] | None = None,
+    ):
         self.kind = kind
         self._entries: dict[str, Entry] = {}
         self._aliases: dict[str, str] = {}
+        self._overrides: set[str] = set()
         self._origin = Origin(plugin="<python>")
+        self._on_clash: ClashHandler = _raise
         self._failures = failures or (lambda: [])
+        self._disabled = disabled or (lambda: {})
 
     # -- registration ---------------------------------------------------------------------------
     @contextmanager
-    def registering_as(self, origin: Origin) -> Iterator[Registry]:
-        """Stamp entries added inside the block with ``origin`` (used by the plugin manager)."""
-        previous, self._origin = self._origin, origin
+    def registering_as(self, origin: Origin, on_clash: ClashHandler | None = None) -> Iterator[Registry]:
+        """Stamp entries added inside the block with ``origin`` (used by the plugin manager); ``on_clash``
+        receives each clash instead of it being raised (the first registration is kept)."""
+        previous = self._origin, self._on_clash
+        self._origin, self._on_clash = origin, on_clash or _raise
         try:
             yield self
         finally:
-            self._origin = previous
+            self._origin, self._on_clash = previous
+
+    def discard(self, plugin: str) -> list[str]:
+        """Remove every entry the plugin named ``plugin`` added (a plugin whose registration failed adds nothing)."""
+        gone = [k for k, e in self._entries.items() if e.origin.plugin == plugin]
+        for k in gone:
+            for a in self._entries.pop(k).aliases:
+                self._aliases.pop(a, None)
+            self._overrides.discard(k)
+        return gone
 
     def add(
         self,
@@ -179,7 +234,8 @@ class Registry:
         :param summary: one line shown by ``nas plugins`` and in error messages.
         :param defaults: preset keyword arguments (``darts_s2`` = ``darts`` with ``preset="s2"``);
             options given to ``create_*`` override them.
-        :param replace: override an existing entry on purpose instead of raising a clash.
+        :param replace: override the entry of that name on purpose instead of clashing with it, whichever
+            plugin registers first.
         :param metadata: anything else (``capabilities=``, ``requires=``, ``higher_is_better=``,
             ``paper=``), readable without importing the factory.
         """
@@ -195,19 +251,25 @@ class Registry:
             )
         alias_keys = tuple(normalize_name(a) for a in aliases)
         if not replace:
+            if key in self._overrides:  # an override registered before the entry it overrides: it stays
+                return self._entries[key]
             for candidate in (key, *alias_keys):
                 owner = self._entries.get(candidate) or self._entries.get(self._aliases.get(candidate, ""))
                 if owner is not None:
-                    raise RegistryClashError(
+                    self._on_clash(RegistryClashError(
                         f"{self.kind} '{candidate}' from {self._origin} clashes with {owner.origin}"
                         f"{'' if owner.name == candidate else f' (alias of {owner.name!r})'}. Rename one, "
-                        f"or pass replace=True to override on purpose."
-                    )
+                        f"or pass replace=True to override on purpose.",
+                        kind=self.kind, name=candidate, first=owner.origin, second=self._origin,
+                        alias_of=None if owner.name == candidate else owner.name,
+                    ))
+                    return owner  # the first registration is kept
         else:
             old = self._entries.pop(key, None)
             if old is not None:
                 for a in old.aliases:
                     self._aliases.pop(a, None)
+            self._overrides.add(key)
         entry = Entry(
             kind=self.kind,
             name=key,
@@ -282,13 +344,19 @@ class Registry:
         else:
             installed = "none"
         parts.append(f"Installed: {installed}.")
+        disabled = dict(self._disabled())
         provider = FIRST_PARTY.get(self.kind, {}).get(key)
-        if provider:
+        if provider and provider in disabled:
+            parts.append(f"'{key}' is provided by {provider}, which is installed but disabled by {disabled[provider]}.")
+        elif provider:
             parts.append(f"'{key}' is provided by {provider}: pip install {provider}")
         else:
-            missing = sorted({d for n, d in FIRST_PARTY.get(self.kind, {}).items() if n not in self._entries})
+            missing = sorted({d for n, d in FIRST_PARTY.get(self.kind, {}).items() if n not in self._entries and d not in disabled})
             if missing:
                 parts.append(f"More {self.kind}s come with: {', '.join(missing)} (pip install {' '.join(missing)}).")
+        others = {d: why for d, why in disabled.items() if d != provider}
+        if others:
+            parts.append("Installed but disabled: " + "; ".join(f"{d} (by {why})" for d, why in sorted(others.items())) + ".")
         for plugin, error in self._failures():
             parts.append(f"Plugin {plugin} failed to load: {error}")
         return UnknownNameError(" ".join(parts), kind=self.kind, name=raw, suggestions=close)

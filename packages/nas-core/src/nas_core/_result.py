@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ._arch import Architecture
+from ._errors import ConfigError
+from ._io import atomic_write_text
+from ._json import jsonable
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._arch import SearchSpace
 
 __all__ = ["Candidate", "SearchResult"]
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe floats (NaN/inf become strings rather than invalid JSON)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
-        try:
-            return _clean(value.item())
-        except (ValueError, RuntimeError):
-            pass
-    if hasattr(value, "tolist"):
-        return _clean(value.tolist())
-    return value
 
 
 @dataclass(frozen=True)
@@ -46,7 +30,7 @@ class Candidate:
         return float(self.scores.get("fitness", float("nan")))
 
     def to_json(self) -> dict[str, Any]:
-        return {"arch": str(self.arch), "scores": _clean(dict(self.scores))}
+        return {"arch": str(self.arch), "scores": jsonable(dict(self.scores))}
 
 
 @dataclass
@@ -81,7 +65,7 @@ class SearchResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return _clean(
+        return jsonable(
             {
                 "best": str(self.best),
                 "space": self.space or self.best.space,
@@ -102,18 +86,21 @@ class SearchResult:
 
     def save(self, path: str | Path) -> Path:
         """Write ``result.json`` atomically."""
-        from ._io import atomic_write_text
-
         path = Path(path)
         atomic_write_text(path, json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n")
         return path
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], space: SearchSpace | None = None) -> SearchResult:
+    def from_json(cls, data: Mapping[str, Any], space: SearchSpace | None = None, *, spaces: Any = None) -> SearchResult:
+        """Rebuild a result. ``space`` parses its architectures; without it, ``spaces`` (a space registry such as
+        ``nas_core.get_plugin_manager().registry("space")``) builds the result's space from its name and config."""
         if space is None:
-            from ._factory import create_space
-
-            space = create_space(str(data["space"]), **dict(data.get("space_config") or {}))
+            if spaces is None:
+                raise ConfigError(
+                    f"SearchResult.from_json needs the space of the result ('{data.get('space')}'): pass space=..., "
+                    f"or spaces=nas_core.get_plugin_manager().registry('space') to build it by name"
+                )
+            space = spaces.create(str(data["space"]), **dict(data.get("space_config") or {}))
         return cls(
             best=space.parse(str(data["best"])),
             candidates=[Candidate(space.parse(str(c["arch"])), dict(c.get("scores", {}))) for c in data.get("candidates", [])],
@@ -132,8 +119,9 @@ class SearchResult:
         )
 
     @classmethod
-    def load(cls, path: str | Path, space: SearchSpace | None = None) -> SearchResult:
+    def load(cls, path: str | Path, space: SearchSpace | None = None, *, spaces: Any = None) -> SearchResult:
+        """Read ``result.json`` (or a run directory's); ``space`` and ``spaces`` as in :meth:`from_json`."""
         path = Path(path)
         if path.is_dir():
             path = path / "result.json"
-        return cls.from_json(json.loads(path.read_text()), space)
+        return cls.from_json(json.loads(path.read_text()), space, spaces=spaces)

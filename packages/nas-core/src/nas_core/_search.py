@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import importlib.metadata as importlib_metadata
-import inspect
 import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from .__about__ import __version__
+from ._compat import check_compatible
+from ._context import RunContext
+from ._contracts import Objective
+from ._data import load_data
 from ._errors import ConfigError
+from ._plots import draw_run
+from ._plugins import NasPluginManager, get_plugin_manager
+from ._registry import keyword_names
+from ._table import BenchmarkTable
+from .tracking import create_tracker
 
 __all__ = ["search", "resolve_config", "COMPONENTS", "RUN_KEYS"]
 
@@ -54,17 +63,13 @@ RUN_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _accepted(kind: str, name: str) -> tuple[set[str], bool]:
-    """Option names the factory of ``name`` accepts (and whether it takes **kwargs)."""
-    from ._factory import get_entry
+def _accepted(pm: NasPluginManager, kind: str, name: str) -> set[str]:
+    """Option names the factory of ``name`` names in its signature (none listed when it takes ``**kwargs``)."""
+    return set(keyword_names(pm.registry(kind).get(name).load()) or ())
 
-    entry = get_entry(kind, name)
-    try:
-        sig = inspect.signature(entry.load())
-    except (TypeError, ValueError):
-        return set(), True
-    names = {n for n, p in sig.parameters.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "self"}
-    return names, any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+
+def _manager(plugin_manager: NasPluginManager | None) -> NasPluginManager:
+    return plugin_manager if plugin_manager is not None else get_plugin_manager()
 
 
 def resolve_config(
@@ -77,13 +82,16 @@ def resolve_config(
     objective_options: Mapping[str, Any] | None = None,
     strategy_options: Mapping[str, Any] | None = None,
     proxy_options: Mapping[str, Any] | None = None,
+    plugin_manager: NasPluginManager | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """The resolved run configuration: ``{"run": {...}, "space": {"name": ..., ...}, ...}``.
 
     Flat ``options`` are routed to the one component whose factory accepts them; an option several
-    components accept must be given through ``<component>_options``.
+    components accept must be given through ``<component>_options``. Names are looked up in
+    ``plugin_manager``'s registries (default: the shared manager).
     """
+    pm = _manager(plugin_manager)
     cfg: dict[str, Any] = {"run": dict(RUN_DEFAULTS)}
     given = {"space": space, "objective": objective, "strategy": strategy, "proxy": proxy}
     explicit = {
@@ -110,11 +118,10 @@ def resolve_config(
             c = cfg.get(comp)
             if c is None or "_instance" in c:
                 continue
-            names, _ = _accepted(comp, c["name"])
-            if key in names:
+            if key in _accepted(pm, comp, c["name"]):
                 takers.append(comp)
         if not takers:
-            valid = {comp: sorted(_accepted(comp, cfg[comp]["name"])[0]) for comp in COMPONENTS if comp in cfg and "_instance" not in cfg[comp]}
+            valid = {comp: sorted(_accepted(pm, comp, cfg[comp]["name"])) for comp in COMPONENTS if comp in cfg and "_instance" not in cfg[comp]}
             listing = "; ".join(f"{comp} '{cfg[comp]['name']}': {', '.join(v) or 'none'}" for comp, v in valid.items())
             raise ConfigError(
                 f"option '{key}' is not accepted by any component of this run ({listing}; run options: "
@@ -129,21 +136,17 @@ def resolve_config(
     return cfg
 
 
-def _versions(cfg: Mapping[str, Any]) -> dict[str, str]:
-    from ._factory import get_entry
-
+def _versions(pm: NasPluginManager, cfg: Mapping[str, Any]) -> dict[str, str]:
     out = {}
     try:
         out["nas-core"] = importlib_metadata.version("nas-core")
     except importlib_metadata.PackageNotFoundError:
-        from .__about__ import __version__
-
         out["nas-core"] = __version__
     for comp in COMPONENTS:
         c = cfg.get(comp)
         if not c or "_instance" in c:
             continue
-        origin = get_entry(comp, c["name"]).origin
+        origin = pm.registry(comp).get(c["name"]).origin
         if origin.dist:
             out[origin.dist] = origin.version or "?"
     try:
@@ -173,15 +176,12 @@ def _public(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(out, default=str))
 
 
-def _build(comp: str, c: Mapping[str, Any] | None) -> Any:
-    from ._factory import create_objective, create_proxy, create_space, create_strategy
-
+def _build(pm: NasPluginManager, comp: str, c: Mapping[str, Any] | None) -> Any:
     if not c:
         return None
     if "_instance" in c:
         return c["_instance"]
-    factory = {"space": create_space, "objective": create_objective, "strategy": create_strategy, "proxy": create_proxy}[comp]
-    return factory(c["name"], **{k: v for k, v in c.items() if k != "name"})
+    return pm.registry(comp).create(c["name"], **{k: v for k, v in c.items() if k != "name"})
 
 
 def search(
@@ -193,7 +193,7 @@ def search(
     *,
     config: Mapping[str, Any] | None = None,
     context: Any = None,
-    plugin_manager: Any = None,
+    plugin_manager: NasPluginManager | None = None,
     **options: Any,
 ) -> Any:
     """Run a search and return its :class:`nas_core.SearchResult`.
@@ -204,6 +204,8 @@ def search(
     ``table`` (a benchmark file used as fitness and for the proxy-vs-accuracy picture), ``trackers``
     (e.g. ``["tensorboard"]``). With ``run_dir`` the directory receives the config, history, checkpoint,
     ``result.json`` and pictures. ``config`` is an already resolved configuration (see :func:`resolve_config`).
+    Names are built from ``plugin_manager``'s registries and its hooks observe the run (default: the shared
+    manager; a given ``context`` brings its own).
 
     Example::
 
@@ -211,91 +213,127 @@ def search(
         result = nas_core.search(space="nb201", objective="mim", strategy="darts", epochs=2, channels=8)
         print(result.best)
     """
-    from ._context import RunContext
-    from ._contracts import check_compatible
-    from ._data import load_data
-    from ._table import BenchmarkTable
+    if context is not None and plugin_manager is None:
+        plugin_manager = context.plugin_manager
+    pm = _manager(plugin_manager)
+    cfg = _configure(pm, config, space, objective, strategy, proxy, data, options)
+    run = cfg["run"]
+    space_obj, strategy_obj, evaluator, table = _components(pm, cfg)
+    # label-free unless the run asks for labels: a supervised baseline must be chosen on purpose (labels=True)
+    needs_labels = bool(run.get("labels"))
+    check_compatible(strategy_obj, space_obj, evaluator, has_labels=needs_labels, plugin_manager=pm)
+    if run.get("compile") and not getattr(strategy_obj, "supports_compile", False):
+        raise ConfigError(
+            f"compile=True: strategy '{cfg['strategy']['name']}' does not run through torch.compile (an option it "
+            f"would ignore); drop compile, or use a strategy whose supports_compile is true"
+        )
+    img_size = _image_size(cfg, space_obj)
+    data_obj = None
+    if run.get("data") is not None and not (evaluator is table and table is not None and run.get("data") == "none"):
+        data_obj = load_data(
+            run["data"], img_size=img_size, labels=needs_labels, skip_corrupt=bool(run.get("skip_corrupt")), limit=run.get("limit")
+        )
+    if context is None:
+        context = _context(run, _public(cfg), pm)
+    context.versions = _versions(pm, cfg)
+    _prepare_objective(evaluator, data_obj, context)
+    result = _run_with_trackers(strategy_obj, space_obj, evaluator, data_obj, context, run.get("trackers") or ())
+    _finish(result, context, run, space_obj, table)
+    return result
 
+
+def _configure(pm: NasPluginManager, config: Mapping[str, Any] | None, space: Any, objective: Any, strategy: Any,
+               proxy: Any, data: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The resolved configuration of a search: ``config`` as given, or resolved from the arguments."""
     if config is None:
         if objective is None and proxy is None and options.get("table") is None:
             objective = "mim"
-        cfg = resolve_config(space, objective, strategy, proxy, data=data, **options)
+        cfg = resolve_config(space, objective, strategy, proxy, data=data, plugin_manager=pm, **options)
     else:
         cfg = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in config.items()}
         cfg["run"] = {**RUN_DEFAULTS, **cfg.get("run", {})}
-    run = cfg["run"]
     for comp in ("space", "strategy"):
         if not cfg.get(comp):
             raise ConfigError(f"a search needs a {comp}; pass {comp}=... (see `nas plugins --names`)")
+    return cfg
 
-    space_obj = _build("space", cfg["space"])
-    strategy_obj = _build("strategy", cfg["strategy"])
-    objective_obj = _build("objective", cfg.get("objective"))
-    proxy_obj = _build("proxy", cfg.get("proxy"))
-    table = run.get("table")
+
+def _components(pm: NasPluginManager, cfg: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
+    """(space, strategy, evaluator, table). The evaluator is the objective, the proxy (which takes its loss from
+    the objective when both are given: a proxy-driven search that stays label-free) or the table."""
+    space_obj = _build(pm, "space", cfg["space"])
+    strategy_obj = _build(pm, "strategy", cfg["strategy"])
+    objective_obj = _build(pm, "objective", cfg.get("objective"))
+    proxy_obj = _build(pm, "proxy", cfg.get("proxy"))
+    table = cfg["run"].get("table")
     if isinstance(table, (str, Path)):
         table = BenchmarkTable.load(table)
     if objective_obj is not None and proxy_obj is not None:
-        # proxy-driven search that stays label-free: loss-based proxies take their loss from the objective
         proxy_obj.objective = objective_obj
         evaluator: Any = proxy_obj
     else:
         evaluator = objective_obj if objective_obj is not None else proxy_obj
     if evaluator is None and table is not None:
         evaluator = table
+    return space_obj, strategy_obj, evaluator, table
 
-    # label-free unless the run asks for labels: a supervised baseline must be chosen on purpose (labels=True)
-    needs_labels = bool(run.get("labels"))
-    check_compatible(strategy_obj, space_obj, evaluator, has_labels=needs_labels)
-    img_size = int(run.get("img_size") or 32)
+
+def _image_size(cfg: Mapping[str, Any], space_obj: Any) -> int:
+    """The run's image size, which must be the one a fixed-size space was built for."""
+    img_size = int(cfg["run"].get("img_size") or 32)
     space_img = getattr(space_obj, "img_size", None)
     if space_img is not None and int(space_img) != img_size:
         raise ConfigError(
             f"space '{cfg['space']['name']}' is built for {space_img}x{space_img} images but img_size={img_size}; "
             f"pass img_size={space_img} or configure the space with img_size={img_size}"
         )
-    data_obj = None
-    if run.get("data") is not None and not (evaluator is table and table is not None and run.get("data") == "none"):
-        data_obj = load_data(
-            run["data"], img_size=img_size, labels=needs_labels, skip_corrupt=bool(run.get("skip_corrupt")), limit=run.get("limit")
-        )
+    return img_size
 
-    public = _public(cfg)
-    if context is None:
-        context = RunContext(
-            device=run.get("device", "auto"),
-            precision=run.get("precision", "fp32"),
-            seed=int(run.get("seed", 0)),
-            run_dir=run.get("run_dir"),
-            resume=bool(run.get("resume")),
-            progress=run.get("progress"),
-            deterministic=bool(run.get("deterministic", True)),
-            config=public,
-            plugin_manager=plugin_manager,
-            channels_last=bool(run.get("channels_last")),
-            compile=bool(run.get("compile")),
-        )
-    context.versions = _versions(cfg)
-    trackers = _attach_trackers(run.get("trackers") or (), context)
+
+def _context(run: Mapping[str, Any], public: dict[str, Any], pm: NasPluginManager) -> RunContext:
+    return RunContext(
+        device=run.get("device", "auto"),
+        precision=run.get("precision", "fp32"),
+        seed=int(run.get("seed", 0)),
+        run_dir=run.get("run_dir"),
+        resume=bool(run.get("resume")),
+        progress=run.get("progress"),
+        deterministic=bool(run.get("deterministic", True)),
+        config=public,
+        plugin_manager=pm,
+        channels_last=bool(run.get("channels_last")),
+        compile=bool(run.get("compile")),
+    )
+
+
+def _prepare_objective(evaluator: Any, data_obj: Any, context: Any) -> None:
+    """Let the run's objective (the evaluator, or the objective a proxy takes its loss from) see the data first."""
+    objective = evaluator if isinstance(evaluator, Objective) else getattr(evaluator, "objective", None)
+    if isinstance(objective, Objective):
+        objective.prepare(data_obj, context)
+
+
+def _run_with_trackers(strategy_obj: Any, space_obj: Any, evaluator: Any, data_obj: Any, context: Any, trackers: Any) -> Any:
+    """Run the strategy with the run's trackers registered as plugins of its manager for the run's length."""
+    names = _attach_trackers(trackers, context)
     try:
-        result = strategy_obj.run(space_obj, evaluator, data_obj, context)
+        return strategy_obj.run(space_obj, evaluator, data_obj, context)
     finally:
-        for name in trackers:
+        for name in names:
             context.plugin_manager.unregister_plugin(name)
+
+
+def _finish(result: Any, context: Any, run: Mapping[str, Any], space_obj: Any, table: Any) -> None:
+    """The table's accuracy of the best architecture, and the pictures of the run directory."""
     if table is not None and str(result.best) in table:
         result.extra["table_accuracy"] = table.accuracy(result.best)
         if context.run_dir is not None and context.is_main:
             result.save(context.run_dir / "result.json")
     if context.run_dir is not None and context.is_main and run.get("pictures", True):
-        from ._plots import draw_run
-
         draw_run(context.run_dir, result=result, space=space_obj, table=table)
-    return result
 
 
 def _attach_trackers(names: Any, context: Any) -> list[str]:
-    from .tracking import create_tracker
-
     if isinstance(names, str):
         names = [n for n in names.split(",") if n]
     registered = []

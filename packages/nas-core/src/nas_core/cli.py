@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, entry in entries.items():
         p = sub.add_parser(name, help=entry.summary, description=entry.summary)
         if name == chosen:
-            command = _load_command(entry) if isinstance(entry.factory, str) else entry.factory
+            command = entry.load()
             command.add_arguments(p)
             p.set_defaults(_command=command)
     args = parser.parse_args(argv)
@@ -47,16 +47,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"nas {args.command}: interrupted", file=sys.stderr)
         return 130
-
-
-def _load_command(entry: object) -> object:
-    import importlib
-
-    module_name, _, attr = entry.factory.partition(":")  # type: ignore[attr-defined]
-    obj: object = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 if __name__ == "__main__":  # python -m nas_core.cli (torchrun -m nas_core.cli ...)

@@ -4,6 +4,8 @@ teacher-student consistency; and the teacher's own MIM pre-training in one call.
 from __future__ import annotations
 
 import copy
+import hashlib
+import os
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
@@ -17,6 +19,7 @@ from nas_core import ConfigError, FeatureInfo, forward_features
 from ._common import (
     check_image_batch,
     content_key,
+    default_patch_size,
     eval_mode,
     feature_info_of,
     fixed_generator,
@@ -38,7 +41,8 @@ __all__ = [
     "DEFAULT_TEACHER",
 ]
 
-#: The teacher built when none is given: a ViT (MaskTAS distils from an MAE ViT), random weights.
+#: The teacher built when none is given: a ViT (MaskTAS distils from an MAE ViT), pre-trained with MIM on the
+#: run's data before the search (:meth:`Distill.prepare`).
 DEFAULT_TEACHER = "vit_small_patch16_224"
 _FORMAT = "nas_objectives.teacher"
 
@@ -276,11 +280,18 @@ class Distill(MIM):
     compared by cross-entropy; the score is its negative mean, so higher is better and the maximum is
     reached when the student's relations equal the teacher's.
 
-    :param teacher: an ``nn.Module`` (any backbone returning multi-scale NCHW maps), a timm model name
-        built with random weights (default ``vit_small_patch16_224`` at the data's size and mask patch
-        size; nothing is downloaded), or a checkpoint path written by :func:`pretrain_teacher`.
+    :param teacher: an ``nn.Module`` (any backbone returning multi-scale NCHW maps, used as given), a
+        checkpoint path written by :func:`pretrain_teacher`, or a timm model name (default
+        ``vit_small_patch16_224`` at the data's size and mask patch size; nothing is downloaded). A teacher by
+        name without ``teacher_checkpoint`` is pre-trained with MIM on the run's own data before the search
+        (MaskTAS algorithm 1, step 2: :meth:`prepare`, which ``nas_core.search`` calls), cached, and reported in
+        the run's history; it is never used with random weights unless ``pretrain_steps=0`` asks for that.
     :param teacher_checkpoint: weights for a teacher given by name (ours, ``{"model": ...}``,
         ``{"state_dict": ...}`` or a raw state dict).
+    :param pretrain_steps: MIM steps of that pre-training (``0``: distil from random weights, on purpose).
+    :param pretrain_batch_size: its batch size; ``pretrain_lr``: its AdamW learning rate.
+    :param teacher_cache: directory of pre-trained teachers, keyed by the data, the teacher and the
+        pre-training options (default ``$NAS_CACHE_DIR/teachers``, ``~/.cache/nas/teachers``; ``""``: no cache).
     :param teacher_kwargs: extra options for ``timm.create_model``.
     :param teacher_stage: which teacher stage gives its tokens (default the last; pick an earlier one when
         a CNN teacher's last stage is too coarse for the images, e.g. 1x1 on 32x32 inputs).
@@ -307,6 +318,10 @@ class Distill(MIM):
         teacher_checkpoint: str | None = None,
         teacher_kwargs: dict[str, Any] | None = None,
         teacher_stage: int = -1,
+        pretrain_steps: int = 200,
+        pretrain_batch_size: int = 64,
+        pretrain_lr: float = 1e-3,
+        teacher_cache: str | None = None,
         mask_ratio: float = 0.9,
         patch_size: int | None = None,
         beta: float = 1.0,
@@ -339,6 +354,11 @@ class Distill(MIM):
             raise ConfigError(f"objective '{name}': tau must be positive, got {tau}")
         if float(beta) < 0:
             raise ConfigError(f"objective '{name}': beta must be >= 0, got {beta}")
+        if int(pretrain_steps) < 0 or int(pretrain_batch_size) < 1 or not float(pretrain_lr) > 0:
+            raise ConfigError(
+                f"objective '{name}': pretrain_steps must be >= 0, pretrain_batch_size >= 1 and pretrain_lr > 0, got "
+                f"{pretrain_steps}, {pretrain_batch_size}, {pretrain_lr}"
+            )
         # kept out of the module tree until build_heads (a module argument must not join parameters() here)
         object.__setattr__(self, "_teacher_spec", teacher)
         self.teacher_checkpoint = teacher_checkpoint
@@ -350,14 +370,74 @@ class Distill(MIM):
         self.tokens = tokens
         self.projector_hidden = projector_hidden
         self.smooth_l1_beta = float(smooth_l1_beta)
+        self.pretrain_steps = int(pretrain_steps)
+        self.pretrain_batch_size = int(pretrain_batch_size)
+        self.pretrain_lr = float(pretrain_lr)
+        self.teacher_cache = teacher_cache
+        #: what :meth:`prepare` did: steps, first and final MIM loss, whether the cache held it, the file
+        self.teacher_report: dict[str, Any] | None = None
         self._teacher_cache: OrderedDict[tuple[Any, ...], torch.Tensor] = OrderedDict()
+
+    # -- the teacher's pre-training ------------------------------------------------------------------
+    @property
+    def needs_pretraining(self) -> bool:
+        """Whether the teacher is a bare architecture (a timm name without weights) that :meth:`prepare` trains."""
+        spec = self._teacher_spec
+        return (isinstance(spec, str) and not Path(spec).expanduser().is_file() and self.teacher_checkpoint is None
+                and self.pretrain_steps > 0)
+
+    def prepare(self, data: Any, context: Any) -> None:
+        """Pre-train the teacher with MIM on the run's ``data`` (MaskTAS algorithm 1, step 2) when it was given
+        by name only: ``pretrain_steps`` AdamW steps, the result cached (the same data, teacher and options load
+        it back, on every rank) and reported to the run's history (a ``phase: teacher`` record, epoch -1)."""
+        if not self.needs_pretraining:
+            return
+        if data is None or len(data) == 0:
+            raise ConfigError(f"objective '{self._name()}': pre-training the teacher needs the run's images (data=...)")
+        size = int(getattr(data, "img_size", 0) or _first_image(data).shape[-1])
+        patch = int(self.patch_size or default_patch_size(size))
+        options = {"teacher": self._teacher_spec, "teacher_kwargs": self.teacher_kwargs, "steps": self.pretrain_steps,
+                   "batch_size": self.pretrain_batch_size, "lr": self.pretrain_lr, "img_size": size, "patch": patch,
+                   "seed": self.seed, "data": _data_key(data)}
+        path = self._cache_path(options)
+        cached = path is not None and path.is_file()
+        if cached:
+            teacher = load_teacher(path)
+        else:
+            if path is None or context.is_main:  # without a cache every rank trains its own (the same) teacher
+                teacher = pretrain_teacher(
+                    self._teacher_spec, data, steps=self.pretrain_steps, batch_size=self.pretrain_batch_size,
+                    lr=self.pretrain_lr, img_size=size, patch_size=patch, teacher_kwargs=self.teacher_kwargs,
+                    device=context.device, seed=self.seed, checkpoint=path,
+                )
+            context.barrier()  # the other ranks load what the main rank trained
+            if path is not None and not context.is_main:
+                teacher = load_teacher(path)
+        object.__setattr__(self, "_teacher_spec", teacher)
+        hist = teacher.history
+        self.teacher_report = {"phase": "teacher", "teacher_steps": len(hist), "teacher_mim_loss_start": hist[0],
+                               "teacher_mim_loss": hist[-1], "teacher_cached": cached, "teacher_checkpoint": str(path)}
+        context.log_epoch(-1, self.teacher_report)
+
+    def _cache_path(self, options: Mapping[str, Any]) -> Path | None:
+        if self.teacher_cache == "":
+            return None
+        root = Path(self.teacher_cache or Path(os.environ.get("NAS_CACHE_DIR", Path.home() / ".cache" / "nas")) / "teachers")
+        key = hashlib.sha256(repr(sorted((k, str(v)) for k, v in options.items())).encode()).hexdigest()[:20]
+        return root.expanduser() / f"{options['teacher']}-{key}.pt"
 
     # -- heads -------------------------------------------------------------------------------------
     def build_heads(self, feature_info: FeatureInfo) -> None:
         super().build_heads(feature_info)
         if not isinstance(getattr(self, "teacher", None), nn.Module):
-            from ._common import default_patch_size
-
+            if self.needs_pretraining:
+                raise ConfigError(
+                    f"objective '{self._name()}': the teacher '{self._teacher_spec}' has no weights yet. Run the search "
+                    f"through nas_core.search / `nas search` (they pre-train it with MIM on the run's data), call "
+                    f"objective.prepare(data, context) before the strategy, pass teacher=<a checkpoint written by "
+                    f"nas_objectives.pretrain_teacher() or a module> or teacher_checkpoint=..., or pretrain_steps=0 to "
+                    f"distil from random weights on purpose"
+                )
             patch = self.patch_size or default_patch_size(self.img_size)
             built = build_teacher(
                 self._teacher_spec,
@@ -407,24 +487,10 @@ class Distill(MIM):
             return (per_tok * vis).sum() / vis.sum().clamp_min(1e-6)
         return per_tok.mean()
 
-    def loss(
-        self,
-        backbone: nn.Module,
-        images: torch.Tensor,
-        targets: torch.Tensor | None = None,
-        *,
-        mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        images = check_image_batch(images, self._name())
-        if mask is None:
-            mask, patch = self.draw_mask(backbone, images)
-        else:
-            patch = self._check_mask(images, mask)
-            mask = mask.to(images.device)
-        l_reg, feats = self._recon_loss(backbone, images, self._target(images, targets), mask, patch)
+    def _masked_loss(self, backbone: nn.Module, images: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, patch: int) -> torch.Tensor:
+        l_reg, feats = self._recon_loss(backbone, images, target, mask, patch)
         zt = self._teacher_last(normalize(images), mask, patch)
-        l_pre = self._feature_loss(feats[-1], zt, self._visible(mask, patch))
-        return l_reg + self.beta * l_pre + self._token_unused(backbone, patch)
+        return l_reg + self.beta * self._feature_loss(feats[-1], zt, self._visible(mask, patch))
 
     def consistency(
         self, backbone: nn.Module, images: torch.Tensor, mask: torch.Tensor, patch: int, teacher_last: torch.Tensor | None = None
@@ -517,64 +583,18 @@ def pretrain_teacher(
     ds = data if isinstance(data, ImageData) else load_data(data, img_size=img_size or 32)
     size = int(img_size or ds.img_size)
     dev = select_device(device)
-    from ._common import default_patch_size
-
     patch = int(patch_size or default_patch_size(size))
     with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
-        if isinstance(teacher, TeacherEncoder):
-            enc = teacher
-            for p in enc.parameters():
-                p.requires_grad_(True)
-            backbone = enc.backbone
-            name, build_kwargs = enc.name, enc.build_kwargs
-        else:
-            if isinstance(teacher, nn.Module):
-                backbone = copy.deepcopy(teacher)
-                for p in backbone.parameters():
-                    p.requires_grad_(True)
-            else:
-                backbone = build_teacher(teacher, img_size=size, patch_size=patch, build_kwargs=teacher_kwargs)
-            name = backbone.name if isinstance(backbone, TimmFeatures) else None
-            build_kwargs = backbone.build_kwargs if isinstance(backbone, TimmFeatures) else {}
-            enc = TeacherEncoder(backbone, name=name, build_kwargs=build_kwargs, img_size=size)
+        enc = _trainable_encoder(teacher, size, patch, teacher_kwargs)
         mim = MIM(mask_ratio=mask_ratio, patch_size=patch, decoder=decoder, loss=loss, norm_pix_loss=norm_pix_loss, seed=seed)
         mim.setup(enc.feature_info, in_chans=3, img_size=size)
         with torch.no_grad():
             mim.mask_token.copy_(enc.mask_token)
         enc.to(dev)
         mim.to(dev)
-        params = [p for p in backbone.parameters() if p.requires_grad] + list(mim.parameters())
-        opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-        gen = torch.Generator().manual_seed(seed)
-        loader = torch.utils.data.DataLoader(
-            ds, batch_size=min(batch_size, len(ds)), shuffle=True, drop_last=True, generator=gen
-        )
-        backbone.train()
-        mim.train()
-        step = 0
-        history: list[float] = []
-        while step < steps:
-            for batch in loader:
-                images = (batch[0] if isinstance(batch, (tuple, list)) else batch).to(dev)
-                value = mim.loss(backbone, images)
-                if not torch.isfinite(value):
-                    raise ConfigError(
-                        f"pretrain_teacher: the loss became {float(value)} at step {step}; lower lr (now {lr})"
-                    )
-                opt.zero_grad(set_to_none=True)
-                value.backward()
-                opt.step()
-                sched.step()
-                history.append(value.item())
-                if callback is not None:
-                    callback(step, history[-1])
-                if log_every and step % log_every == 0:
-                    print(f"pretrain_teacher step {step}/{steps} loss {history[-1]:.4f}")
-                step += 1
-                if step >= steps:
-                    break
+        history = _train_mim(enc.backbone, mim, ds, dev, steps=steps, batch_size=batch_size, lr=lr,
+                             weight_decay=weight_decay, seed=seed, log_every=log_every, callback=callback)
         with torch.no_grad():
             enc.mask_token.copy_(mim.mask_token)
     enc.history = list(enc.history) + history
@@ -582,3 +602,71 @@ def pretrain_teacher(
     if checkpoint is not None:
         save_teacher(enc, checkpoint)
     return enc
+
+
+def _trainable_encoder(teacher: str | nn.Module, size: int, patch: int, teacher_kwargs: Mapping[str, Any] | None) -> TeacherEncoder:
+    """The encoder to pre-train: a :class:`TeacherEncoder` continues (unfrozen), a module is deep-copied, a name is
+    built (random initialisation)."""
+    if isinstance(teacher, TeacherEncoder):
+        for p in teacher.parameters():
+            p.requires_grad_(True)
+        return teacher
+    if isinstance(teacher, nn.Module):
+        backbone = copy.deepcopy(teacher)
+        for p in backbone.parameters():
+            p.requires_grad_(True)
+    else:
+        backbone = build_teacher(teacher, img_size=size, patch_size=patch, build_kwargs=teacher_kwargs)
+    timm_built = isinstance(backbone, TimmFeatures)
+    return TeacherEncoder(backbone, name=backbone.name if timm_built else None,
+                          build_kwargs=backbone.build_kwargs if timm_built else {}, img_size=size)
+
+
+def _train_mim(backbone: nn.Module, mim: MIM, ds: Any, dev: torch.device, *, steps: int, batch_size: int, lr: float,
+               weight_decay: float, seed: int, log_every: int, callback: Callable[[int, float], None] | None) -> list[float]:
+    """``steps`` AdamW steps (cosine decay) of ``mim``'s loss on shuffled batches of ``ds``; the loss per step."""
+    params = [p for p in backbone.parameters() if p.requires_grad] + list(mim.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=min(batch_size, len(ds)), shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(seed)
+    )
+    backbone.train()
+    mim.train()
+    history: list[float] = []
+    while len(history) < steps:
+        for batch in loader:
+            images = (batch[0] if isinstance(batch, (tuple, list)) else batch).to(dev)
+            value = mim.loss(backbone, images)
+            if not torch.isfinite(value):
+                raise ConfigError(
+                    f"pretrain_teacher: the loss became {float(value)} at step {len(history)}; lower lr (now {lr})"
+                )
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            opt.step()
+            sched.step()
+            history.append(value.item())
+            if callback is not None:
+                callback(len(history) - 1, history[-1])
+            if log_every and (len(history) - 1) % log_every == 0:
+                print(f"pretrain_teacher step {len(history) - 1}/{steps} loss {history[-1]:.4f}")
+            if len(history) >= steps:
+                break
+    return history
+
+
+def _first_image(data: Any) -> torch.Tensor:
+    item = data[0]
+    return item[0] if isinstance(item, (tuple, list)) else item
+
+
+def _data_key(data: Any, n: int = 16) -> str:
+    """A short hash of what the data is: its kind, length, and the content of ``n`` evenly spread images."""
+    total = len(data)
+    h = hashlib.sha256(f"{type(data).__name__}|{getattr(data, 'name', '')}|{total}".encode())
+    for i in sorted({int(j * (total - 1) / max(1, n - 1)) for j in range(min(n, total))}):
+        item = data[i]
+        img = item[0] if isinstance(item, (tuple, list)) else item
+        h.update(torch.as_tensor(img).detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]

@@ -188,8 +188,12 @@ class MIM(Objective):
         else:
             patch = self._check_mask(images, mask)
             mask = mask.to(images.device)
-        loss, _ = self._recon_loss(backbone, images, self._target(images, targets), mask, patch)
-        return loss + self._token_unused(backbone, patch)
+        return self._masked_loss(backbone, images, self._target(images, targets), mask, patch) + self._token_unused(backbone, patch)
+
+    def _masked_loss(self, backbone: nn.Module, images: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, patch: int) -> torch.Tensor:
+        """The training loss on one mask: masked reconstruction (``distill`` adds its feature term)."""
+        loss, _ = self._recon_loss(backbone, images, target, mask, patch)
+        return loss
 
     @torch.no_grad()
     def score(self, backbone: nn.Module, images: torch.Tensor) -> float:

@@ -44,8 +44,9 @@ def nas_register_objectives(registry):
         aliases=("masktas",),
         summary="masked distillation from a frozen teacher, teacher-consistency score (MaskTAS)",
         requires_labels=False,
-        # a seconds-long run: a 3-block, 32-wide ViT teacher instead of ViT-S
-        smoke={"teacher": "vit_tiny_patch16_224", "teacher_kwargs": {"depth": 3, "embed_dim": 32, "num_heads": 2}},
+        # a seconds-long run: a 3-block, 32-wide ViT teacher instead of ViT-S, pre-trained for 3 steps, not cached
+        smoke={"teacher": "vit_tiny_patch16_224", "teacher_kwargs": {"depth": 3, "embed_dim": 32, "num_heads": 2},
+               "pretrain_steps": 3, "pretrain_batch_size": 16, "teacher_cache": ""},
         paper="MaskTAS eq. 9-11 (loss), eq. 13-16 (score)",
     )
     registry.add(

@@ -356,95 +356,114 @@ def _data_passes(
     hints: dict[str, str],
     label: str,
 ) -> None:
-    need_loss = bool(want & LOSS_PROXIES)
-    need_input = bool(want & INPUT_PROXIES)
-    if not (need_loss or need_input):
+    """The proxies that need data: the loss pass (gradient proxies) and the input pass (jacobian, codes)."""
+    if not (want & LOSS_PROXIES or want & INPUT_PROXIES):
         return
     layers = prunable_layers(net)
-    weights = [m.weight for _, m in layers]
     net.train()
-    for w in weights:
-        w.requires_grad_(True)
-
-    # epe_nas classes: labels, else the objective's pretext task, else k-means pseudo-classes
-    epe_inputs, epe_classes, epe_source = images, targets, "labels"
-    if "epe_nas" in want and targets is None:
-        pretext = getattr(loss_fn, "pretext_targets", None)
-        got = pretext(images) if callable(pretext) else None
-        if got is not None:
-            epe_inputs, epe_classes = got[0].detach(), torch.as_tensor(got[1], device=images.device).long()
-            epe_source = "pretext"
-        else:
-            k = min(settings.pseudo_classes, max(2, images.shape[0] // 2))  # about 2+ images per class
-            epe_classes = pseudo_targets(images, k, seed=settings.seed)
-            epe_source = "pseudo"
-
-    shared = targets is not None  # supervised: loss pass and input pass are one forward
+    for _, m in layers:
+        m.weight.requires_grad_(True)
+    epe = _epe_classes(images, targets, loss_fn, settings) if "epe_nas" in want else None
     fisher = _FisherHooks(layers) if "fisher" in want else None
     codes = _CodeHooks(net, images.shape[0], images.device) if "nwot" in want else None
-    jac_on_images = "jacov" in want or ("epe_nas" in want and epe_source != "pretext")
-    x = images.clone().requires_grad_(jac_on_images)
-    jac: torch.Tensor | None = None
-    out_width: int | None = None
     try:
-        with torch.enable_grad():
-            out = None
-            if shared:
-                if codes is not None:
-                    codes.active = True
-                logits = net_logits(net, x)
-                if codes is not None:
-                    codes.active = False
-                out = logits
-                out_width = logits.shape[-1]
-                loss = F.cross_entropy(logits, targets)
-            elif need_loss:
-                assert loss_fn is not None
-                loss = loss_fn(net, images)
-            if need_loss:
-                if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
-                    raise ConfigError(f"loss_fn must return a scalar tensor, got {getattr(loss, 'shape', loss)!r}")
-                if not torch.isfinite(loss):
-                    raise NonFiniteError(
-                        f"the loss is {float(loss.detach())} for architecture {label}: proxies "
-                        f"{', '.join(sorted(want & LOSS_PROXIES))} cannot be computed"
-                    )
-                _loss_proxies(loss, weights, layers, fisher, want, settings, raw, retain=shared and need_input)
-            if need_input:
-                if not shared:
-                    if codes is not None:
-                        codes.active = True
-                    out = net_output(net, x) if x.requires_grad else _no_grad_output(net, x)
-                    if codes is not None:
-                        codes.active = False
-                    if out.dim() == 2:
-                        out_width = out.shape[-1]
-                if x.requires_grad:
-                    assert out is not None
-                    (jac,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
-                    jac = torch.zeros_like(x) if jac is None else jac
+        jac, out_width = _forward_passes(net, images, targets, loss_fn, want, settings, raw, label, layers, fisher, codes,
+                                         jac_on_images="jacov" in want or (epe is not None and epe[2] != "pretext"))
     finally:
         if fisher is not None:
             fisher.remove()
         if codes is not None:
             codes.remove()
+    _input_scores(net, jac, out_width, epe, codes, want, raw, hints)
 
+
+def _epe_classes(images: torch.Tensor, targets: torch.Tensor | None, loss_fn: LossFn | None,
+                 settings: ProxySettings) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """epe_nas's (inputs, classes, source): the labels, else the objective's pretext task, else k-means
+    pseudo-classes."""
+    if targets is not None:
+        return images, targets, "labels"
+    pretext = getattr(loss_fn, "pretext_targets", None)
+    got = pretext(images) if callable(pretext) else None
+    if got is not None:
+        return got[0].detach(), torch.as_tensor(got[1], device=images.device).long(), "pretext"
+    k = min(settings.pseudo_classes, max(2, images.shape[0] // 2))  # about 2+ images per class
+    return images, pseudo_targets(images, k, seed=settings.seed), "pseudo"
+
+
+def _coded(codes: _CodeHooks | None, forward: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """Run ``forward`` with the activation-code hooks recording (when nwot is wanted)."""
+    if codes is not None:
+        codes.active = True
+    try:
+        return forward()
+    finally:
+        if codes is not None:
+            codes.active = False
+
+
+def _forward_passes(net: nn.Module, images: torch.Tensor, targets: torch.Tensor | None, loss_fn: LossFn | None,
+                    want: set[str], settings: ProxySettings, raw: dict[str, float], label: str, layers: Any,
+                    fisher: _FisherHooks | None, codes: _CodeHooks | None, *,
+                    jac_on_images: bool) -> tuple[torch.Tensor | None, int | None]:
+    """The loss pass (scores the gradient proxies into ``raw``) and the input pass; returns the input jacobian
+    (when wanted) and the output width. With targets both are one forward (supervised cross-entropy)."""
+    need_loss, need_input = bool(want & LOSS_PROXIES), bool(want & INPUT_PROXIES)
+    shared = targets is not None
+    x = images.clone().requires_grad_(jac_on_images)
+    out, out_width, jac = None, None, None
+    with torch.enable_grad():
+        if shared:
+            out = _coded(codes, lambda: net_logits(net, x))
+            out_width = out.shape[-1]
+            loss = F.cross_entropy(out, targets)
+        elif need_loss:
+            assert loss_fn is not None
+            loss = loss_fn(net, images)
+        if need_loss:
+            if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+                raise ConfigError(f"loss_fn must return a scalar tensor, got {getattr(loss, 'shape', loss)!r}")
+            if not torch.isfinite(loss):
+                raise NonFiniteError(
+                    f"the loss is {float(loss.detach())} for architecture {label}: proxies "
+                    f"{', '.join(sorted(want & LOSS_PROXIES))} cannot be computed"
+                )
+            weights = [m.weight for _, m in layers]
+            _loss_proxies(loss, weights, layers, fisher, want, settings, raw, retain=shared and need_input)
+        if need_input:
+            if not shared:
+                out = _coded(codes, lambda: net_output(net, x) if x.requires_grad else _no_grad_output(net, x))
+                if out.dim() == 2:
+                    out_width = out.shape[-1]
+            if x.requires_grad:
+                assert out is not None
+                (jac,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
+                jac = torch.zeros_like(x) if jac is None else jac
+    return jac, out_width
+
+
+def _input_scores(net: nn.Module, jac: torch.Tensor | None, out_width: int | None,
+                  epe: tuple[torch.Tensor, torch.Tensor, str] | None, codes: _CodeHooks | None, want: set[str],
+                  raw: dict[str, float], hints: dict[str, str]) -> None:
+    """nwot, jacov and epe_nas from what the input pass recorded."""
     if "nwot" in want and codes is not None:
         raw["nwot"], hints["nwot"] = codes.score()
     jmat = jac.reshape(jac.shape[0], -1).detach().double().cpu() if jac is not None else None
     if jmat is not None and "jacov" in want:
         raw["jacov"], hints["jacov"] = jacov_score(jmat)
-    if "epe_nas" in want:
-        if epe_source == "pretext":
-            jmat_e, _ = _input_jacobian(net, epe_inputs)
-            n_classes = int(epe_classes.max()) + 1
-        else:
-            assert jmat is not None
-            jmat_e = jmat
-            n_classes = out_width if (out_width and epe_source == "labels") else int(epe_classes.max()) + 1
-        raw["epe_nas"], hints["epe_nas"] = epe_nas_score(jmat_e, epe_classes.cpu(), n_classes)
-        if hints["epe_nas"]:
-            hints["epe_nas"] += f"; classes from {epe_source}"
+    if epe is None:
+        return
+    epe_inputs, epe_classes, epe_source = epe
+    if epe_source == "pretext":
+        jmat_e, _ = _input_jacobian(net, epe_inputs)
+        n_classes = int(epe_classes.max()) + 1
+    else:
+        assert jmat is not None
+        jmat_e = jmat
+        n_classes = out_width if (out_width and epe_source == "labels") else int(epe_classes.max()) + 1
+    raw["epe_nas"], hints["epe_nas"] = epe_nas_score(jmat_e, epe_classes.cpu(), n_classes)
+    if hints["epe_nas"]:
+        hints["epe_nas"] += f"; classes from {epe_source}"
 
 
 def _no_grad_output(net: nn.Module, x: torch.Tensor) -> torch.Tensor:

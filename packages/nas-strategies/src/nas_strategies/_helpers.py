@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
 import json
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Iterator
 
 import torch
 
-from nas_core import SearchSpace
+from nas_core import SearchSpace, accepted_kwargs  # noqa: F401 - accepted_kwargs is re-exported for the strategies
 
 __all__ = ["fingerprint", "arch_seed", "seeded", "space_name", "accepted_kwargs"]
 
@@ -43,15 +42,3 @@ def seeded(seed: int, device: torch.device | None = None) -> Iterator[None]:
 
 def space_name(space: SearchSpace) -> str:
     return space.registered_name or space.name or type(space).__name__
-
-
-def accepted_kwargs(fn: Callable[..., Any], hints: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The subset of ``hints`` that ``fn`` accepts as keywords, and the names it does not."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return {}, list(hints)
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return dict(hints), []
-    ok = {k: v for k, v in hints.items() if k in params}
-    return ok, [k for k in hints if k not in params]

@@ -31,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
                     "dist": i.dist,
                     "version": i.version,
                     "source": i.source,
-                    "status": "blocked" if i.blocked else ("failed" if i.error else "ok"),
+                    "status": i.status,
                     "error": i.error,
+                    "disabled_by": i.disabled_by,
                     "registered": i.registered,
                     "hooks": i.hooks,
                 }
@@ -42,10 +43,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for i in infos:
         dist = f"{i.dist} {i.version}" if i.dist else "(no distribution)"
-        status = "blocked" if i.blocked else ("FAILED" if i.error else "ok")
+        status = "FAILED" if i.status == "failed" else i.status
         print(f"{i.name:<14} {dist:<28} {status:<8} {i.module}")
         if i.error:
             print(f"    error: {i.error}")
+        if i.disabled_by:
+            print(f"    disabled by {i.disabled_by}")
         for kind in KINDS:
             names = i.registered.get(kind)
             if names:

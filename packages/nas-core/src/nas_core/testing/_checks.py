@@ -18,7 +18,8 @@ import torch.nn as nn
 
 from .._arch import CAPABILITIES, Architecture, Cost, SearchSpace
 from .._context import RunContext
-from .._contracts import Objective, Proxy, Strategy, Supernet, check_compatible, forward_features
+from .._compat import check_compatible
+from .._contracts import Objective, Proxy, Strategy, Supernet, forward_features
 from .._errors import ArchitectureError, IncompatibleError, NasError
 from .._features import FeatureInfo
 from .._markers import hookimpl
@@ -91,12 +92,35 @@ def check_space(
     bad_strings: tuple[str, ...] = ("", "not an architecture"),
 ) -> None:
     """The search-space contract: values, operators, encoding, networks, supernet, cost."""
+    archs = _check_sampling(space, seed, samples)
+    _check_parse_errors(space, bad_strings)
+    rng = np.random.default_rng(seed + 1)
+    for a in archs:
+        _check_operators(space, a, archs[0], rng)
+        _check_encoding(space, a)
+    _check_invalid_decode_and_mutation(space, archs[0], rng)
+    _check_enumerate(space)
+    _check_cost(space, archs[:2])
+    if not build:
+        return
+    x = fake_images(batch, img_size, seed)
+    for a in archs[:2]:
+        _check_networks(space, a, x, seed=seed, num_classes=num_classes, check_cost_params=check_cost_params)
+    sn = space.supernet(**(supernet_kwargs or {}))
+    _check_supernet(space, sn, x, archs[0])
+
+
+def _check_sampling(space: SearchSpace, seed: int, samples: int) -> list[Architecture]:
     rng1, rng2 = np.random.default_rng(seed), np.random.default_rng(seed)
     archs = [space.sample(rng1) for _ in range(samples)]
     if [str(a) for a in archs] != [str(space.sample(rng2)) for _ in range(samples)]:
         raise _fail("sample(rng)", "the same seed gave different architectures")
     if not set(space.capabilities) <= CAPABILITIES:
         raise _fail("capabilities", f"unknown capability in {sorted(space.capabilities)} (known: {sorted(CAPABILITIES)})")
+    return archs
+
+
+def _check_parse_errors(space: SearchSpace, bad_strings: tuple[str, ...]) -> None:
     for bad in bad_strings:
         try:
             space.parse(bad)
@@ -105,69 +129,85 @@ def check_space(
                 raise _fail("parse errors", f"empty error message for {bad!r}") from exc
         else:
             raise _fail("parse errors", f"parse({bad!r}) did not raise ArchitectureError")
-    rng = np.random.default_rng(seed + 1)
-    for a in archs:
-        _check_value(space, a)
-        before = str(a)
-        m = space.mutate(a, rng)
-        _check_value(space, m)
-        if str(a) != before:
-            raise _fail("mutate returns a new value", "the parent changed")
-        c = space.crossover(a, archs[0], rng)
-        _check_value(space, c)
-        adj, ops = space.encode(a)
-        if adj.ndim != 2 or adj.shape[0] != adj.shape[1] or ops.ndim != 2 or ops.shape[0] != adj.shape[0]:
-            raise _fail("encode", f"shapes adjacency {adj.shape}, ops {ops.shape}: expected [N, N] and [N, K]")
-        if not np.allclose(ops.sum(-1), 1) or not set(np.unique(ops)) <= {0, 1}:
-            raise _fail("encode", "ops is not one-hot per node")
-        if np.any(np.tril(adj) != 0):
-            raise _fail("encode", "adjacency is not upper-triangular")
-        dec = space.decode(adj, ops)
-        if dec != a:
-            raise _fail("decode(encode(a)) == a", f"got {dec} for {a}")
-    adj, ops = space.encode(archs[0])
-    garbage = np.zeros_like(ops)
-    if space.decode(adj, garbage) is not None:
+
+
+def _check_operators(space: SearchSpace, a: Architecture, other: Architecture, rng: np.random.Generator) -> None:
+    _check_value(space, a)
+    before = str(a)
+    _check_value(space, space.mutate(a, rng))
+    if str(a) != before:
+        raise _fail("mutate returns a new value", "the parent changed")
+    _check_value(space, space.crossover(a, other, rng))
+
+
+def _check_encoding(space: SearchSpace, a: Architecture) -> None:
+    adj, ops = space.encode(a)
+    if adj.ndim != 2 or adj.shape[0] != adj.shape[1] or ops.ndim != 2 or ops.shape[0] != adj.shape[0]:
+        raise _fail("encode", f"shapes adjacency {adj.shape}, ops {ops.shape}: expected [N, N] and [N, K]")
+    if not np.allclose(ops.sum(-1), 1) or not set(np.unique(ops)) <= {0, 1}:
+        raise _fail("encode", "ops is not one-hot per node")
+    if np.any(np.tril(adj) != 0):
+        raise _fail("encode", "adjacency is not upper-triangular")
+    dec = space.decode(adj, ops)
+    if dec != a:
+        raise _fail("decode(encode(a)) == a", f"got {dec} for {a}")
+
+
+def _check_invalid_decode_and_mutation(space: SearchSpace, arch: Architecture, rng: np.random.Generator) -> None:
+    adj, ops = space.encode(arch)
+    if space.decode(adj, np.zeros_like(ops)) is not None:
         raise _fail("decode returns None when invalid", "an all-zero op matrix decoded to an architecture")
-    mutated = [space.mutate(archs[0], rng) for _ in range(8)]
-    if all(m == archs[0] for m in mutated):
+    mutated = [space.mutate(arch, rng) for _ in range(8)]
+    if all(m == arch for m in mutated):
         raise _fail("mutate", "8 mutations all returned the parent")
-    if "enumerable" in space.capabilities:
-        seen = set()
-        for i, a in enumerate(space.enumerate()):
-            if i >= 2000:
-                break
-            s = str(a)
-            if s in seen:
-                raise _fail("enumerate", f"{s} enumerated twice")
-            seen.add(s)
-    for a in archs[:2]:
+
+
+def _check_enumerate(space: SearchSpace, limit: int = 2000) -> None:
+    if "enumerable" not in space.capabilities:
+        return
+    seen = set()
+    for i, a in enumerate(space.enumerate()):
+        if i >= limit:
+            break
+        s = str(a)
+        if s in seen:
+            raise _fail("enumerate", f"{s} enumerated twice")
+        seen.add(s)
+
+
+def _check_cost(space: SearchSpace, archs: list[Architecture]) -> None:
+    for a in archs:
         cost = space.cost(a)
         if not isinstance(cost, Cost) or cost.params <= 0 or cost.flops <= 0:
             raise _fail("cost", f"cost({a}) = {cost!r}; expected a Cost with positive params and flops")
-    if not build:
-        return
-    x = fake_images(batch, img_size, seed)
-    for a in archs[:2]:
-        torch.manual_seed(seed)
-        net = space.build(a, num_classes=None)
-        net.eval()
-        with torch.no_grad():
-            feats = forward_features(net, x)
-        check_feature_info(net, feats, img_size)
-        clf = space.build(a, num_classes=num_classes)
-        clf.eval()
-        with torch.no_grad():
-            logits = clf(x)
-            feats2 = forward_features(clf, x)
-        if tuple(logits.shape) != (batch, num_classes):
-            raise _fail("build(num_classes)", f"logits have shape {tuple(logits.shape)}, expected {(batch, num_classes)}")
-        check_feature_info(clf, feats2, img_size)
-        if check_cost_params:
-            n_clf = sum(p.numel() for p in space.build(a, num_classes=getattr(space, "num_classes", num_classes)).parameters())
-            if space.cost(a).params != n_clf:
-                raise _fail("cost.params", f"cost({a}).params = {space.cost(a).params} but the built network has {n_clf}")
-    sn = space.supernet(**(supernet_kwargs or {}))
+
+
+def _check_networks(space: SearchSpace, a: Architecture, x: torch.Tensor, *, seed: int, num_classes: int,
+                    check_cost_params: bool) -> None:
+    """The standalone networks of ``a``: features as described, logits of the right shape, counted params."""
+    img_size, batch = int(x.shape[-1]), int(x.shape[0])
+    torch.manual_seed(seed)
+    net = space.build(a, num_classes=None)
+    net.eval()
+    with torch.no_grad():
+        feats = forward_features(net, x)
+    check_feature_info(net, feats, img_size)
+    clf = space.build(a, num_classes=num_classes)
+    clf.eval()
+    with torch.no_grad():
+        logits = clf(x)
+        feats2 = forward_features(clf, x)
+    if tuple(logits.shape) != (batch, num_classes):
+        raise _fail("build(num_classes)", f"logits have shape {tuple(logits.shape)}, expected {(batch, num_classes)}")
+    check_feature_info(clf, feats2, img_size)
+    if check_cost_params:
+        n_clf = sum(p.numel() for p in space.build(a, num_classes=getattr(space, "num_classes", num_classes)).parameters())
+        if space.cost(a).params != n_clf:
+            raise _fail("cost.params", f"cost({a}).params = {space.cost(a).params} but the built network has {n_clf}")
+
+
+def _check_supernet(space: SearchSpace, sn: Any, x: torch.Tensor, arch: Architecture) -> None:
+    img_size = int(x.shape[-1])
     if not isinstance(sn, Supernet):
         raise _fail("supernet", f"supernet() returned {type(sn).__name__}, not a nas_core.Supernet")
     missing = {"differentiable", "single_path"} & set(space.capabilities) - set(sn.capabilities)
@@ -177,28 +217,32 @@ def check_space(
     feats = sn(x)
     check_feature_info(sn, feats, img_size)
     if "differentiable" in sn.capabilities:
-        alphas = sn.arch_parameters()
-        if not alphas:
-            raise _fail("differentiable", "arch_parameters() is empty")
-        sum(f.float().mean() for f in feats).backward()
-        if all(p.grad is None or float(p.grad.abs().sum()) == 0 for p in alphas):
-            raise _fail("differentiable", "no gradient reaches the architecture parameters")
-        arch_ids = {id(p) for p in alphas}
-        if any(id(p) in arch_ids for p in sn.weight_parameters()):
-            raise _fail("differentiable", "weight_parameters() includes architecture parameters")
-        _check_value(space, sn.discretize())
-        if not sn.arch_weights():
-            raise _fail("differentiable", "arch_weights() is empty")
+        _check_differentiable(space, sn, feats)
     if "single_path" in sn.capabilities:
         sn.eval()
         with torch.no_grad():
-            sn.set_active(archs[0])
+            sn.set_active(arch)
             f_active = sn(x)
-            f_arg = sn(x, arch=archs[0])
+            f_arg = sn(x, arch=arch)
         check_feature_info(sn, f_active, img_size)
         for u, v in zip(f_active, f_arg):
             if not torch.allclose(u, v, atol=1e-5):
                 raise _fail("single_path", "forward(x, arch=a) differs from set_active(a); forward(x)")
+
+
+def _check_differentiable(space: SearchSpace, sn: Supernet, feats: list[torch.Tensor]) -> None:
+    alphas = sn.arch_parameters()
+    if not alphas:
+        raise _fail("differentiable", "arch_parameters() is empty")
+    sum(f.float().mean() for f in feats).backward()
+    if all(p.grad is None or float(p.grad.abs().sum()) == 0 for p in alphas):
+        raise _fail("differentiable", "no gradient reaches the architecture parameters")
+    arch_ids = {id(p) for p in alphas}
+    if any(id(p) in arch_ids for p in sn.weight_parameters()):
+        raise _fail("differentiable", "weight_parameters() includes architecture parameters")
+    _check_value(space, sn.discretize())
+    if not sn.arch_weights():
+        raise _fail("differentiable", "arch_weights() is empty")
 
 
 def check_objective(
@@ -377,6 +421,50 @@ class _Recorder:
         self.calls.append("end")
 
 
+class _UntouchableData:
+    """Data an incompatible run must never read: it records any access."""
+
+    has_labels = False
+
+    def __init__(self) -> None:
+        self.touched = False
+
+    def __len__(self) -> int:
+        self.touched = True
+        return 8
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        self.touched = True
+        return fake_images(1, 16, 0)[0]
+
+
+def _check_refused_before_compute(strategy_factory: Callable[[], Strategy], bad_space: SearchSpace, bad_eval: Any,
+                                  *, seed: int) -> None:
+    """``check_compatible`` refuses the pair, and so does ``run()``, before any hook fires or any data is read."""
+    label = f"{type(bad_space).__name__} with {type(bad_eval).__name__}"
+    try:
+        check_compatible(strategy_factory(), bad_space, bad_eval)
+    except IncompatibleError as exc:
+        if not str(exc):
+            raise _fail("incompatible combinations", "empty message") from exc
+    else:
+        raise _fail("incompatible combinations", f"check_compatible accepted {label}")
+    rec = _Recorder()
+    pm = NasPluginManager(autoload=False)
+    pm.register_plugin(rec, "recorder")
+    ctx = RunContext(device="cpu", seed=seed, run_dir=None, plugin_manager=pm, progress=False, distributed=False)
+    data = _UntouchableData()
+    try:
+        strategy_factory().run(bad_space, bad_eval, data, ctx)
+    except IncompatibleError:
+        pass
+    else:
+        raise _fail("incompatible combinations", f"run() accepted {label}")
+    if rec.calls or data.touched:
+        raise _fail("incompatible combinations refused before compute",
+                    f"run() started ({'hooks ' + ', '.join(rec.calls) if rec.calls else 'read the data'}) before refusing {label}")
+
+
 def check_strategy(
     strategy_factory: Callable[[], Strategy],
     *,
@@ -388,7 +476,8 @@ def check_strategy(
     incompatible: tuple[SearchSpace, Any] | None = None,
 ) -> SearchResult:
     """The strategy contract: a valid, round-tripping SearchResult; the same result for the same seed;
-    lifecycle hooks called; incompatible combinations refused before compute."""
+    lifecycle hooks called; ``incompatible`` (a space and an evaluator the strategy cannot combine) refused by
+    ``check_compatible`` and by ``run()`` before any compute."""
     from .._data import TensorImages
 
     space = space or FakeSpace()
@@ -425,13 +514,6 @@ def check_strategy(
     ]:
         raise _fail("deterministic for a seed", f"{results[0].best} vs {results[1].best}")
     if incompatible is not None:
-        bad_space, bad_eval = incompatible
-        try:
-            check_compatible(strategy_factory(), bad_space, bad_eval)
-        except IncompatibleError as exc:
-            if not str(exc):
-                raise _fail("incompatible combinations", "empty message") from exc
-        else:
-            raise _fail("incompatible combinations", f"{type(bad_space).__name__} with {type(bad_eval).__name__} was accepted")
+        _check_refused_before_compute(strategy_factory, *incompatible, seed=seed)
     return results[0]
 

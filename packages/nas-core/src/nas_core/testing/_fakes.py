@@ -17,7 +17,8 @@ import torch.nn.functional as F
 
 from .._arch import Architecture, Cost, SearchSpace
 from .._context import RunContext
-from .._contracts import LossFn, Objective, Proxy, Strategy, Supernet, check_compatible, evaluator_kind, forward_features
+from .._compat import check_compatible
+from .._contracts import LossFn, Objective, Proxy, Strategy, Supernet, evaluator_kind, forward_features
 from .._errors import ArchitectureError, ConfigError
 from .._features import FeatureInfo
 from .._markers import hookimpl
@@ -376,7 +377,8 @@ class FakeStrategy(Strategy):
         return {"budget": self.budget, "batch_size": self.batch_size, "train_steps": self.train_steps, "lr": self.lr}
 
     def run(self, space: SearchSpace, evaluator: Any, data: Any, context: RunContext) -> SearchResult:
-        check_compatible(self, space, evaluator, has_labels=getattr(data, "has_labels", None))
+        check_compatible(self, space, evaluator, has_labels=getattr(data, "has_labels", None),
+                         plugin_manager=None if context is None else context.plugin_manager)
         kind = evaluator_kind(evaluator)
         with context.lifecycle():
             rng = context.rng("fake_strategy")
