@@ -28,6 +28,7 @@ from ._errors import (
     NonFiniteError,
     PluginError,
     RegistryClashError,
+    Terminated,
     UnknownNameError,
 )
 from ._factory import (
@@ -44,6 +45,7 @@ from ._factory import (
 from ._lazy import lazy_exports
 from ._features import FeatureInfo, feature_take_indices
 from ._markers import hookimpl
+from ._options import Range
 from ._plugins import (
     NasPluginManager,
     PluginInfo,
@@ -143,6 +145,9 @@ __all__ = [
     "CheckpointError",
     "DataError",
     "PluginError",
+    "Terminated",
+    # option declarations
+    "Range",
     *sorted(_LAZY),
 ]
 

@@ -303,10 +303,12 @@ def check_compatible(
     kind = evaluator_kind(evaluator)
     sname, spname = _name(strategy), _name(space)
     if strategy.needs and kind not in strategy.needs:
-        accepted = " or ".join(f"an {k}" if k[0] in "aeio" else f"a {k}" for k in sorted(strategy.needs))
+        accepted = " or ".join(_a(k) for k in sorted(strategy.needs) if k != "none")
+        if "none" in strategy.needs:
+            accepted += " (or nothing)"
         raise IncompatibleError(
             f"strategy '{sname}' needs {accepted} to rank architectures, but got "
-            f"{'nothing' if kind == 'none' else f'a {kind}'}."
+            f"{'nothing' if kind == 'none' else _a(kind)}."
             + _alternatives_for_evaluator(kind, space)
         )
     missing = sorted(strategy.requirements(kind) - set(space.capabilities))
@@ -324,6 +326,10 @@ def check_compatible(
             + ", ".join(_label_free_objectives())
             + ") or, for the supervised baseline, ask for labels (labels=True, nas search --labels)."
         )
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeio" else f"a {kind}"
 
 
 def _registry(kind: str) -> Any:

@@ -2,56 +2,49 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata as importlib_metadata
 import inspect
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Annotated, Any, Literal, Mapping, Sequence
 
 from ._errors import ConfigError
+from ._options import Range, check_options
 
-__all__ = ["search", "resolve_config", "COMPONENTS", "RUN_KEYS"]
+__all__ = ["search", "resolve_config", "check_config", "COMPONENTS", "RUN_KEYS"]
 
 COMPONENTS = ("space", "objective", "strategy", "proxy")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """The run-level options (``[run]`` of a config file; everything else is routed to a component). Their types
+    and ranges are checked before any compute, like a component's options."""
+
+    data: Any = "digits"
+    img_size: Annotated[int, Range(ge=8)] = 32
+    limit: Annotated[int, Range(ge=1)] | None = None
+    labels: bool = False
+    skip_corrupt: bool = False
+    seed: int = 0
+    device: Any = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    run_dir: str | Path | None = None
+    resume: bool = False
+    progress: bool | None = None
+    deterministic: bool = True
+    table: Any = None
+    trackers: str | Sequence[str] = ()
+    channels_last: bool = False
+    compile: bool = False
+    pictures: bool = True
+    download: bool = False
+
+
 #: run-level options (everything else is routed to a component)
-RUN_KEYS = (
-    "data",
-    "img_size",
-    "limit",
-    "labels",
-    "skip_corrupt",
-    "seed",
-    "device",
-    "precision",
-    "run_dir",
-    "resume",
-    "progress",
-    "deterministic",
-    "table",
-    "trackers",
-    "channels_last",
-    "compile",
-    "pictures",
-)
-RUN_DEFAULTS: dict[str, Any] = {
-    "data": "digits",
-    "img_size": 32,
-    "limit": None,
-    "labels": False,
-    "skip_corrupt": False,
-    "seed": 0,
-    "device": "auto",
-    "precision": "fp32",
-    "run_dir": None,
-    "resume": False,
-    "progress": None,
-    "deterministic": True,
-    "table": None,
-    "trackers": (),
-    "channels_last": False,
-    "compile": False,
-    "pictures": True,
-}
+RUN_KEYS = tuple(f.name for f in dataclasses.fields(RunOptions))
+RUN_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(RunOptions)}
 
 
 def _accepted(kind: str, name: str) -> tuple[set[str], bool]:
@@ -212,21 +205,135 @@ def search(
         print(result.best)
     """
     from ._context import RunContext
-    from ._contracts import check_compatible
-    from ._data import load_data
-    from ._table import BenchmarkTable
 
     if config is None:
         if objective is None and proxy is None and options.get("table") is None:
-            objective = "mim"
+            objective = default_objective(strategy)
         cfg = resolve_config(space, objective, strategy, proxy, data=data, **options)
     else:
         cfg = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in config.items()}
         cfg["run"] = {**RUN_DEFAULTS, **cfg.get("run", {})}
+    ready = prepare(cfg)
+    run = cfg["run"]
+    space_obj, strategy_obj, table = ready.space, ready.strategy, ready.table
+
+    public = _public(cfg)
+    own = context is None
+    if context is None:
+        context = RunContext(
+            device=run.get("device", "auto"),
+            precision=run.get("precision", "fp32"),
+            seed=int(run.get("seed", 0)),
+            run_dir=run.get("run_dir"),
+            resume=bool(run.get("resume")),
+            progress=run.get("progress"),
+            deterministic=bool(run.get("deterministic", True)),
+            config=public,
+            plugin_manager=plugin_manager,
+            channels_last=bool(run.get("channels_last")),
+            compile=bool(run.get("compile")),
+        )
+        context._hold_lock = True  # held until the pictures are drawn, below
+    try:
+        context.versions = _versions(cfg)
+        trackers = _attach_trackers(run.get("trackers") or (), context)
+        try:
+            result = strategy_obj.run(space_obj, ready.evaluator, ready.data, context)
+        finally:
+            for name in trackers:
+                context.plugin_manager.unregister_plugin(name)
+        if table is not None and str(result.best) in table:
+            result.extra["table_accuracy"] = table.accuracy(result.best)
+            if context.run_dir is not None and context.is_main:
+                result.save(context.run_dir / "result.json")
+        if context.run_dir is not None and context.is_main and run.get("pictures", True):
+            from ._plots import draw_run
+
+            draw_run(context.run_dir, result=result, space=space_obj, table=table)
+    finally:
+        if own:
+            context.close()
+    return result
+
+
+def default_objective(strategy: Any) -> str | None:
+    """``"mim"`` when the strategy ranks with an objective, else ``None`` (a proxy-driven strategy is never handed an
+    objective the user did not ask for)."""
+    needs = getattr(strategy, "needs", None)
+    if isinstance(strategy, str):
+        from ._factory import get_entry
+
+        needs = get_entry("strategy", strategy).metadata.get("needs")
+    return "mim" if not needs or "objective" in needs else None
+
+
+def check_config(cfg: Mapping[str, Any]) -> None:
+    """Check a resolved configuration before any compute: the run options, and every component's options against
+    the types and ranges its factory declares (see :mod:`nas_core._options`)."""
+    from ._contracts import Objective, Proxy, Strategy
+    from ._arch import SearchSpace
+    from ._factory import get_entry
+
+    run = dict(cfg.get("run") or {})
+    unknown = sorted(set(run) - set(RUN_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown run option(s) {', '.join(unknown)} (valid: {', '.join(RUN_KEYS)})")
+    check_options("run", RunOptions, run)
+    _check_run_values(run)
+    contracts = {"space": SearchSpace, "objective": Objective, "strategy": Strategy, "proxy": Proxy}
+    for comp in COMPONENTS:
+        c = cfg.get(comp)
+        if not c:
+            continue
+        if "_instance" in c:
+            if not isinstance(c["_instance"], contracts[comp]):
+                raise ConfigError(
+                    f"{comp}: expected a registered name or a {contracts[comp].__name__}, got "
+                    f"{type(c['_instance']).__name__} {c['_instance']!r:.60}"
+                )
+            continue
+        name = c.get("name")
+        if not isinstance(name, str):
+            raise ConfigError(f"{comp}: the name must be a string (e.g. {comp} = \"...\"), got {type(name).__name__} {name!r}")
+        entry = get_entry(comp, name)
+        check_options(f"{comp} '{entry.name}'", entry.load(), {k: v for k, v in c.items() if k != "name"})
+
+
+def _check_run_values(run: Mapping[str, Any]) -> None:
+    from ._rundir import run_dir_path
+    from ._runtime import select_device
+    from .tracking import TRACKERS
+
+    run_dir_path(run.get("run_dir"))
+    device = run.get("device")
+    if device not in (None, "auto") and not (isinstance(device, str) and device.strip().lower() == "auto"):
+        select_device(device)
+    data = run.get("data")
+    if isinstance(data, str) and not data.strip():
+        raise ConfigError("run: option 'data' is empty; give a folder of images or a dataset name (default: digits)")
+    trackers = run.get("trackers") or ()
+    for name in [n for n in trackers.split(",") if n] if isinstance(trackers, str) else trackers:
+        if not isinstance(name, str) or name.strip().lower() not in TRACKERS:
+            raise ConfigError(f"run: unknown tracker {name!r} (available: {', '.join(TRACKERS)})")
+
+
+def prepare(cfg: dict[str, Any]) -> Any:
+    """Everything a search does before compute, for a resolved configuration: check it, build the components,
+    check that they combine, check the run directory and open the data. Returns a namespace with ``space``,
+    ``strategy``, ``objective``, ``proxy``, ``evaluator``, ``table`` and ``data``. ``nas search --check`` stops
+    here."""
+    from types import SimpleNamespace
+
+    from ._contracts import check_compatible
+    from ._data import load_data
+    from ._rundir import check_run_dir, run_dir_path
+    from ._table import BenchmarkTable
+
     run = cfg["run"]
     for comp in ("space", "strategy"):
         if not cfg.get(comp):
             raise ConfigError(f"a search needs a {comp}; pass {comp}=... (see `nas plugins --names`)")
+    check_config(cfg)
 
     space_obj = _build("space", cfg["space"])
     strategy_obj = _build("strategy", cfg["strategy"])
@@ -236,6 +343,7 @@ def search(
     if isinstance(table, (str, Path)):
         table = BenchmarkTable.load(table)
     if objective_obj is not None and proxy_obj is not None:
+        _check_both(cfg, strategy_obj, proxy_obj)
         # proxy-driven search that stays label-free: loss-based proxies take their loss from the objective
         proxy_obj.objective = objective_obj
         evaluator: Any = proxy_obj
@@ -254,43 +362,37 @@ def search(
             f"space '{cfg['space']['name']}' is built for {space_img}x{space_img} images but img_size={img_size}; "
             f"pass img_size={space_img} or configure the space with img_size={img_size}"
         )
+    run_dir = run_dir_path(run.get("run_dir"))
+    if run_dir is not None:
+        check_run_dir(run_dir, resume=bool(run.get("resume")))
     data_obj = None
     if run.get("data") is not None and not (evaluator is table and table is not None and run.get("data") == "none"):
         data_obj = load_data(
-            run["data"], img_size=img_size, labels=needs_labels, skip_corrupt=bool(run.get("skip_corrupt")), limit=run.get("limit")
+            run["data"], img_size=img_size, labels=needs_labels, skip_corrupt=bool(run.get("skip_corrupt")),
+            download=bool(run.get("download")), limit=run.get("limit"),
         )
+    return SimpleNamespace(space=space_obj, strategy=strategy_obj, objective=objective_obj, proxy=proxy_obj,
+                           evaluator=evaluator, table=table, data=data_obj)
 
-    public = _public(cfg)
-    if context is None:
-        context = RunContext(
-            device=run.get("device", "auto"),
-            precision=run.get("precision", "fp32"),
-            seed=int(run.get("seed", 0)),
-            run_dir=run.get("run_dir"),
-            resume=bool(run.get("resume")),
-            progress=run.get("progress"),
-            deterministic=bool(run.get("deterministic", True)),
-            config=public,
-            plugin_manager=plugin_manager,
-            channels_last=bool(run.get("channels_last")),
-            compile=bool(run.get("compile")),
+
+def _check_both(cfg: Mapping[str, Any], strategy: Any, proxy: Any) -> None:
+    """An objective and a proxy together: refuse when one of them would be ignored."""
+    from ._plugins import get_plugin_manager
+
+    sname, pname, oname = cfg["strategy"]["name"], cfg["proxy"]["name"], cfg["objective"]["name"]
+    needs = getattr(strategy, "needs", None) or {}
+    if needs and "proxy" not in needs:
+        raise ConfigError(
+            f"strategy '{sname}' ranks with an objective and takes no proxy, so proxy '{pname}' would be ignored; drop "
+            f"the proxy (--proxy), or choose a strategy that ranks with proxies"
         )
-    context.versions = _versions(cfg)
-    trackers = _attach_trackers(run.get("trackers") or (), context)
-    try:
-        result = strategy_obj.run(space_obj, evaluator, data_obj, context)
-    finally:
-        for name in trackers:
-            context.plugin_manager.unregister_plugin(name)
-    if table is not None and str(result.best) in table:
-        result.extra["table_accuracy"] = table.accuracy(result.best)
-        if context.run_dir is not None and context.is_main:
-            result.save(context.run_dir / "result.json")
-    if context.run_dir is not None and context.is_main and run.get("pictures", True):
-        from ._plots import draw_run
-
-        draw_run(context.run_dir, result=result, space=space_obj, table=table)
-    return result
+    if not getattr(proxy, "needs_loss", False):
+        loss_based = [e.name for e in get_plugin_manager().registry("proxy") if e.metadata.get("needs_loss")]
+        raise ConfigError(
+            f"proxy '{pname}' does not use a loss, so objective '{oname}' would be ignored; drop the objective "
+            f"(--objective), or pair it with a proxy that differentiates its loss"
+            + (f" ({', '.join(loss_based)})" if loss_based else "")
+        )
 
 
 def _attach_trackers(names: Any, context: Any) -> list[str]:
