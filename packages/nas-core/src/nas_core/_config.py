@@ -137,7 +137,7 @@ def apply_override(cfg: dict[str, Any], key: str, value: Any) -> None:
             )
         if opt == "name":
             if not isinstance(value, str) or not value.strip():
-                raise ConfigError(f"override '{key}': a {sec} name must be a non-empty string, got {value!r}")
+                raise ConfigError(f"override '{key}': the {sec} name must be a non-empty string, got {value!r}")
             current = (cfg.get(sec) or {}).get("name")
             if current not in (None, value):
                 raise ConfigError(f"override '{key}={value}' contradicts --{sec} {current}; give the {sec} once")

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ._errors import ConfigError, DataError
+from ._io import is_directory
 
 __all__ = [
     "ImageData",
@@ -413,7 +414,7 @@ def load_data(
     elif isinstance(spec, (str, Path)):
         text = str(spec)
         name = text.split(":", 1)[1] if text.lower().startswith("torchvision:") else text
-        if Path(text).expanduser().is_dir():
+        if is_directory(text):
             data = ImageFolderData(Path(text).expanduser(), img_size=img_size, skip_corrupt=skip_corrupt, return_labels=labels)
         elif name.lower().replace("-", "").replace("_", "") in _TORCHVISION:
             data = TorchvisionImages(name, root, img_size=img_size, train=train, download=download, return_labels=labels)

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from ._errors import ConfigError
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write", "read_json"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write", "read_json", "is_directory"]
 
 
 def atomic_write(path: str | Path, write: Callable[[Any], None], *, mode: str = "wb") -> Path:
@@ -43,6 +43,15 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return atomic_write(path, lambda fh: fh.write(data), mode="wb")
+
+
+def is_directory(text: str | Path) -> bool:
+    """Whether ``text`` names an existing directory; ``False`` (never an error) for strings that cannot be paths at
+    all: too long, a NUL byte, ... (an architecture string or a dataset name is often tested first as a path)."""
+    try:
+        return Path(text).expanduser().is_dir()
+    except (OSError, ValueError, RuntimeError):  # RuntimeError: '~user' of an unknown user
+        return False
 
 
 def read_json(path: str | Path, *, what: str = "", expect: type | None = dict) -> Any:

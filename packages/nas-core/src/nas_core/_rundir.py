@@ -55,7 +55,10 @@ def run_dir_path(value: Any) -> Path | None:
         raise ConfigError(f"run_dir: expected a directory path, got {type(value).__name__} {value!r}")
     if not str(value).strip():
         raise ConfigError("run_dir: the value is empty; give a directory for the run (or leave run_dir out)")
-    return Path(value).expanduser()
+    try:
+        return Path(value).expanduser()
+    except RuntimeError as exc:  # '~someone' of an unknown user
+        raise ConfigError(f"run_dir: '{value}' cannot be expanded ({exc})") from exc
 
 
 def refuse_links(path: Path, what: str = "run directory") -> None:
@@ -79,8 +82,14 @@ def check_run_dir(path: Path, *, resume: bool, what: str = "run directory") -> N
                 raise ConfigError(f"{what} '{path}' cannot be created: '{parent}' is a file; choose another path")
             break
     if not path.is_dir():
+        if resume:
+            raise CheckpointError(f"cannot resume: '{path}' has no checkpoint.pt: the directory does not exist")
         return
     if resume:
+        if not (path / "checkpoint.pt").exists():
+            raise CheckpointError(
+                f"cannot resume: '{path}' has no checkpoint.pt (the run never saved one, or this is not a run directory)"
+            )
         refuse_links(path, what)
         return
     entries = sorted(p.name for p in path.iterdir() if p.name != LOCK_NAME)
@@ -107,10 +116,6 @@ def open_run_dir(path: Path, *, resume: bool, fingerprint: str | None = None, wh
     """Check ``path`` (:func:`check_run_dir`), create it, take its lock and check again under the lock; for a
     resumed run also that it holds a checkpoint and a matching ``config.json``. Returns the held lock."""
     check_run_dir(path, resume=resume, what=what)
-    if resume and not (path / "checkpoint.pt").exists():
-        raise CheckpointError(
-            f"cannot resume: '{path}' has no checkpoint.pt (the run never saved one, or this is not a run directory)"
-        )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

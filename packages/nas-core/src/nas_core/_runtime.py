@@ -36,6 +36,8 @@ def select_device(device: str | torch.device | None = "auto", *, local_rank: int
     """``"auto"`` picks ``cuda:<local_rank>``, then ``mps``, then ``cpu``; anything torch accepts otherwise."""
     if isinstance(device, torch.device):
         return device
+    if device is not None and not isinstance(device, str):
+        device = str(parse_device(device))
     spec = (device or "auto").strip().lower()
     if spec == "auto":
         if torch.cuda.is_available():
@@ -45,6 +47,11 @@ def select_device(device: str | torch.device | None = "auto", *, local_rank: int
             return torch.device("mps")
         return torch.device("cpu")
     dev = parse_device(spec)
+    if dev.type not in ("cpu", "cuda"):
+        backend = getattr(torch.backends, dev.type, None) or getattr(torch, dev.type, None)
+        available = getattr(backend, "is_available", None)
+        if available is None or not available():
+            raise ConfigError(f"device: '{device}' is not available in this torch build ({torch.__version__}); use --device cpu or auto")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(

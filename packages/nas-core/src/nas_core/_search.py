@@ -27,7 +27,7 @@ class RunOptions:
     limit: Annotated[int, Range(ge=1)] | None = None
     labels: bool = False
     skip_corrupt: bool = False
-    seed: int = 0
+    seed: Annotated[int, Range(ge=0, lt=2**63)] = 0
     device: Any = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
     run_dir: str | Path | None = None

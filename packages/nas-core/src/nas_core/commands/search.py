@@ -55,7 +55,7 @@ def _cli_config(args: argparse.Namespace) -> dict[str, Any]:
     cfg: dict[str, Any] = {}
     for sec in SECTIONS[1:]:
         name = getattr(args, sec)
-        if name:
+        if name is not None:
             cfg[sec] = {"name": name}
     for key, attr in (("data", "data"), ("img_size", "img_size"), ("limit", "limit"), ("table", "table"),
                       ("run_dir", "run_dir"), ("seed", "seed"), ("device", "device"), ("precision", "precision")):
@@ -76,7 +76,7 @@ def _cli_config(args: argparse.Namespace) -> dict[str, Any]:
 
 def _resume_config(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     if not run_dir.is_dir():
-        raise ConfigError(f"cannot resume '{run_dir}': no such directory")
+        raise ConfigError(f"cannot resume '{run_dir}': {'it is a file, not' if run_dir.exists() else 'no such'} directory")
     if not (run_dir / "config.json").exists():
         raise ConfigError(f"cannot resume '{run_dir}': it has no config.json (is it a run directory?)")
     saved = {k: v for k, v in load_run_config(run_dir).items() if not k.startswith("_")}
@@ -113,17 +113,17 @@ def build_config(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
     if not quick:
         cfg.setdefault("space", {}).setdefault("name", "nb201")
         cfg.setdefault("strategy", {}).setdefault("name", "darts")
+        if "name" not in cfg.get("objective", {}) and not cfg.get("proxy") and not cfg.get("run", {}).get("table"):
+            from .._search import default_objective
+
+            objective = default_objective(cfg["strategy"]["name"]) if isinstance(cfg["strategy"]["name"], str) else None
+            if objective:  # options given for the objective go to the default one, as for the space and strategy
+                cfg.setdefault("objective", {})["name"] = objective
     for sec in SECTIONS[1:]:
         if sec in cfg and "name" not in cfg[sec]:
             raise ConfigError(f"options were given for the {sec} but no {sec} name; add --{sec} NAME")
-        if sec in cfg and not isinstance(cfg[sec]["name"], str):
-            raise ConfigError(f"{sec}: the name must be a string (e.g. --{sec} NAME), got {cfg[sec]['name']!r}")
-    if not quick and not cfg.get("objective") and not cfg.get("proxy") and not cfg.get("run", {}).get("table"):
-        from .._search import default_objective
-
-        objective = default_objective(cfg["strategy"]["name"])
-        if objective:
-            cfg["objective"] = {"name": objective}
+        if sec in cfg and (not isinstance(cfg[sec]["name"], str) or not cfg[sec]["name"].strip()):
+            raise ConfigError(f"{sec}: the name must be a non-empty string (e.g. --{sec} NAME), got {cfg[sec]['name']!r}")
     return cfg, quick
 
 

@@ -45,8 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _space_and_arch(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], Path | None]:
     opts = dict(parse_sets(args.space_option, flag="--space-option"))
+    from .._io import is_directory
+
     target = Path(args.target)
-    if target.is_dir():
+    if is_directory(target):
         res = load_run_result(target)
         space = create_space_checked(args.space or res["space"], {**(res.get("space_config") or {}), **opts},
                                      f" (from {target / 'result.json'})")
