@@ -412,3 +412,24 @@ def test_any_architecture_string_is_accepted_or_named(world, capsys, case):
         assert any(word in out.lower() for word in ("architecture", "genotype", space, "result.json")), out
     else:
         assert "the configuration is valid" in out
+
+
+# -- hints name flags that exist; defaults blame nothing the user did not give ------------------------------
+def test_suggested_flags_exist(world, capsys, no_compute, monkeypatch):
+    monkeypatch.setenv("NAS_DATA_ROOT", str(world / "no-datasets-here"))
+    rc, text = run_cli(shlex.split(f"search {TINY} --data cifar10 --run-dir {world / 'new'}"), capsys)
+    assert rc == 2 and "cifar10" in text and "--download" in text, text
+    rc, text = run_cli(shlex.split(f"search {TINY} --data {world / 'imgs_mixed'} --run-dir {world / 'new'}"), capsys)
+    assert rc == 2 and "--skip-corrupt" in text, text
+    for command in ("search", "train"):
+        rc, text = run_cli([command, "--help"], capsys)
+        assert rc == 0 and "--skip-corrupt" in text and "--download" in text and "--check" in text
+    with pytest.warns(RuntimeWarning, match=r"skipped 1 unreadable image\(s\) of 2 .*cls/broken0.jpg"):
+        rc, text = run_cli(shlex.split(f"search {TINY} --data {world / 'imgs_mixed'} --skip-corrupt --check "
+                                       f"--run-dir {world / 'new'}"), capsys)
+    assert rc == 0 and "1 images" in text, text
+
+
+def test_a_proxy_driven_strategy_is_not_handed_an_objective(world, capsys):
+    rc, text = run_cli(shlex.split(f"search {TINY} --strategy gradient_ascent --check --run-dir {world / 'new'}"), capsys)
+    assert rc == 0 and "no evaluator" in text and "objective" not in text, text

@@ -234,7 +234,7 @@ class ImageFolderData(ImageData):
                 f"skipped {len(bad)} unreadable image(s) of {len(files)} under '{root}': "
                 + ", ".join(str(p.relative_to(self.root)) for p, _ in bad[:20]) + (" ..." if len(bad) > 20 else ""),
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             skipped = set(self.skipped)
             files = [p for p in files if p not in skipped]

@@ -6,6 +6,7 @@ import dataclasses
 import importlib.metadata as importlib_metadata
 import inspect
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Sequence
 
@@ -363,7 +364,7 @@ def prepare(cfg: dict[str, Any]) -> Any:
             f"pass img_size={space_img} or configure the space with img_size={img_size}"
         )
     run_dir = run_dir_path(run.get("run_dir"))
-    if run_dir is not None:
+    if run_dir is not None and os.environ.get("RANK", "0") == "0":  # rank 0 owns the directory (see RunContext)
         check_run_dir(run_dir, resume=bool(run.get("resume")))
     data_obj = None
     if run.get("data") is not None and not (evaluator is table and table is not None and run.get("data") == "none"):
