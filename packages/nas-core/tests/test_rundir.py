@@ -167,6 +167,13 @@ def test_symbolic_links_in_a_run_directory_are_never_followed(fakes, tmp_path, c
     (rd / "cells.png").symlink_to(victim)
     rc, _, err = cli(capsys, "show", rd)
     assert rc == 2 and "symbolic link" in err
+    (rd / "history.jsonl").unlink()
+    (rd / "cells.png").unlink()
+    (rd / "tensorboard").mkdir()
+    (rd / "tensorboard" / "events.out").symlink_to(victim)  # deeper links count too
+    with pytest.raises(ConfigError, match="symbolic link 'tensorboard/events.out'"):
+        ctx(rd, resume=True, config={})
+    (rd / "history.jsonl").symlink_to(victim)
     with pytest.raises(ConfigError, match="is a symbolic link"):
         append_line(rd / "history.jsonl", "{}\n")
     # atomic writes replace a planted link instead of following it

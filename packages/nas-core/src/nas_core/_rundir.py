@@ -62,13 +62,17 @@ def run_dir_path(value: Any) -> Path | None:
 
 
 def refuse_links(path: Path, what: str = "run directory") -> None:
-    """Refuse a directory that holds a symbolic link: writing a run's files through it could overwrite any file."""
-    for entry in sorted(path.iterdir()):
-        if entry.is_symlink():
-            raise ConfigError(
-                f"{what} '{path}' holds a symbolic link '{entry.name}' -> '{os.readlink(entry)}'; nas never writes "
-                f"through links (it could overwrite files elsewhere): remove the link, or copy what it points at"
-            )
+    """Refuse a directory that holds a symbolic link (at any depth: ``tensorboard/`` too): writing a run's files
+    through it could overwrite any file."""
+    for root, dirs, files in os.walk(path):  # never descends into linked directories
+        for name in sorted(dirs + files):
+            entry = Path(root) / name
+            if entry.is_symlink():
+                raise ConfigError(
+                    f"{what} '{path}' holds a symbolic link '{entry.relative_to(path)}' -> '{os.readlink(entry)}'; nas "
+                    f"never writes through links (it could overwrite files elsewhere): remove the link, or copy what it "
+                    f"points at"
+                )
 
 
 def check_run_dir(path: Path, *, resume: bool, what: str = "run directory") -> None:
