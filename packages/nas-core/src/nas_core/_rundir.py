@@ -284,7 +284,8 @@ class RunLock:
     @staticmethod
     def _write(fd: int) -> None:
         os.ftruncate(fd, 0)
-        os.pwrite(fd, _holder_text().encode(), 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, _holder_text().encode())
 
     def _locked(self, holder: Mapping[str, Any]) -> RunDirLocked:
         pid = holder.get("pid", "?")
