@@ -11,12 +11,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
 import nas_core
-from nas_core import CheckpointError, ConfigError, RunContext, SearchResult, hookimpl, load_checkpoint
+from nas_core import ConfigError, RunContext, SearchResult, hookimpl, load_checkpoint
 from nas_core import _rundir
 from nas_core._rundir import LOCK_NAME, RunDirLocked, RunLock, append_line
 from nas_core.cli import main
