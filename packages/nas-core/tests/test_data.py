@@ -73,13 +73,19 @@ def test_corrupt_file_is_named_or_skipped_and_counted(tmp_path):
     bad = tmp_path / "sub" / "broken.jpg"
     bad.parent.mkdir()
     bad.write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
-    d = load_data(tmp_path, img_size=8)
-    idx = [i for i, f in enumerate(d.files) if f.name == "broken.jpg"][0]
-    with pytest.raises(DataError) as e:
-        d[idx]
-    assert "broken.jpg" in str(e.value) and "skip_corrupt=True" in str(e.value)
-    d2 = load_data(tmp_path, img_size=8, skip_corrupt=True)
+    with pytest.raises(DataError) as e:  # found when the folder is opened, before any compute
+        load_data(tmp_path, img_size=8)
+    assert "1 of 2 images" in str(e.value) and "sub/broken.jpg" in str(e.value) and "--skip-corrupt" in str(e.value)
+    with pytest.warns(RuntimeWarning, match=r"skipped 1 unreadable image\(s\) of 2 .*sub/broken.jpg"):
+        d2 = load_data(tmp_path, img_size=8, skip_corrupt=True)
     assert len(d2) == 1 and [p.name for p in d2.skipped] == ["broken.jpg"]
+    bad.unlink()
+    d3 = load_data(tmp_path, img_size=8)
+    (tmp_path / "ok.png").write_bytes(b"garbage")  # a file that breaks after the folder was opened is still named
+    with pytest.raises(DataError, match="ok.png.*skip_corrupt=True"):
+        d3[0]
+    with pytest.raises(DataError, match="all 1 images .* unreadable: ok.png"):
+        load_data(tmp_path, img_size=8, skip_corrupt=True)
 
 
 def test_folder_errors(tmp_path):

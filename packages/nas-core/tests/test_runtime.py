@@ -96,14 +96,15 @@ def test_run_directory_is_never_clobbered(tmp_path):
     c = ctx(run_dir=rd, config={"lr": 0.1})
     c.start()
     c.save_checkpoint({"x": 1})
+    c.close()
     with pytest.raises(ConfigError, match="already holds a run.*--resume"):
         ctx(run_dir=rd, config={"lr": 0.1})
     with pytest.raises(CheckpointError, match="has no checkpoint.pt"):
         ctx(run_dir=tmp_path / "empty", resume=True)
-    other = ctx(run_dir=rd, resume=True, config={"lr": 0.2})
-    with pytest.raises(CheckpointError, match="different configuration"):
-        other.load_checkpoint()
+    with pytest.raises(CheckpointError, match="different configuration"):  # refused before any compute
+        ctx(run_dir=rd, resume=True, config={"lr": 0.2})
     assert json.loads((rd / "config.json").read_text())["lr"] == 0.1
+    ctx(run_dir=rd, resume=True, config={"lr": 0.1}).close()
 
 
 def test_resume_restores_rng_streams_and_history(tmp_path):
@@ -115,6 +116,7 @@ def test_resume_restores_rng_streams_and_history(tmp_path):
     c.save_checkpoint({"epoch": 0})
     expected = c.rng("a").random(2)
     c.log_epoch(1, {"loss": 0.5})  # written after the checkpoint: dropped on resume
+    c.close()
     r = ctx(run_dir=rd, seed=5, resume=True)
     state = r.load_checkpoint()
     assert state == {"epoch": 0}

@@ -28,6 +28,7 @@ from ._errors import (
     NonFiniteError,
     PluginError,
     RegistryClashError,
+    Terminated,
     UnknownNameError,
 )
 from ._factory import (
@@ -46,6 +47,7 @@ from ._lazy import lazy_exports
 from ._features import FeatureInfo, feature_take_indices
 from ._io import atomic_write, atomic_write_bytes, atomic_write_text
 from ._markers import hookimpl
+from ._options import Range
 from ._plugins import (
     NasPluginManager,
     PluginInfo,
@@ -152,6 +154,9 @@ __all__ = [
     "CheckpointError",
     "DataError",
     "PluginError",
+    "Terminated",
+    # option declarations
+    "Range",
     *sorted(_LAZY),
 ]
 

@@ -23,11 +23,13 @@ Shorthands: ``space = "nb201"`` at top level equals ``[space] name = "nb201"``; 
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 from typing import Any, Mapping
 
 from ._errors import ConfigError
+from ._io import read_json
 
 __all__ = ["load_config", "apply_override", "parse_value", "merge_config"]
 
@@ -35,7 +37,8 @@ SECTIONS = ("run", "space", "objective", "strategy", "proxy")
 
 
 def parse_value(text: str) -> Any:
-    """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"true"`` -> True, ``"[1, 2]"`` -> [1, 2], anything else stays a string."""
+    """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"true"`` -> True, ``"[1, 2]"`` -> [1, 2], ``"[a, b]"`` -> ["a", "b"],
+    anything else stays a string."""
     t = text.strip()
     if t.lower() in ("true", "false"):
         return t.lower() == "true"
@@ -43,8 +46,12 @@ def parse_value(text: str) -> Any:
         return None
     try:
         return json.loads(t)
-    except json.JSONDecodeError:
-        return t
+    except (json.JSONDecodeError, RecursionError):
+        pass
+    if len(t) >= 2 and t[0] == "[" and t[-1] == "]" and "[" not in t[1:-1] and "]" not in t[1:-1]:
+        inner = t[1:-1].strip()
+        return [parse_value(item) for item in inner.split(",")] if inner else []
+    return t
 
 
 def _normalise(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -78,7 +85,14 @@ def load_config(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file '{path}' does not exist")
-    text = path.read_text()
+    if path.suffix.lower() not in (".toml", ".yaml", ".yml", ".json"):
+        raise ConfigError(f"config file '{path}': use .toml, .yaml/.yml or .json")
+    if path.suffix.lower() == ".json":
+        return _normalise(read_json(path, what="config file"), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file '{path}' cannot be read ({type(exc).__name__}: {exc})") from exc
     if path.suffix.lower() == ".toml":
         try:
             import tomllib
@@ -88,7 +102,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file '{path}' is not valid TOML: {exc}") from exc
-    elif path.suffix.lower() in (".yaml", ".yml"):
+    else:
         try:
             import yaml
         except ImportError as exc:
@@ -97,10 +111,6 @@ def load_config(path: str | Path) -> dict[str, Any]:
             raw = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file '{path}' is not valid YAML: {exc}") from exc
-    elif path.suffix.lower() == ".json":
-        raw = json.loads(text)
-    else:
-        raise ConfigError(f"config file '{path}': use .toml, .yaml/.yml or .json")
     if not isinstance(raw, Mapping):
         raise ConfigError(f"config file '{path}' must hold a mapping at the top level")
     return _normalise(raw, str(path))
@@ -111,11 +121,29 @@ def apply_override(cfg: dict[str, Any], key: str, value: Any) -> None:
     routed later to whichever component accepts it (kept in ``cfg["_flat"]``)."""
     from ._search import RUN_KEYS
 
+    if key in SECTIONS[1:]:  # --set space=vit: the shorthand of space.name=vit, as in config files
+        key = f"{key}.name"
     if "." in key:
         sec, _, opt = key.partition(".")
         if sec not in SECTIONS:
             raise ConfigError(f"override '{key}': '{sec}' is not a section ({', '.join(SECTIONS)})")
+        if not opt:
+            raise ConfigError(f"override '{key}': no option after '{sec}.' (e.g. {sec}.name=...)")
+        if sec == "run" and opt not in RUN_KEYS:
+            close = difflib.get_close_matches(opt, RUN_KEYS, n=1)
+            raise ConfigError(
+                f"override '{key}': '{opt}' is not a run option (valid: {', '.join(RUN_KEYS)})"
+                + (f". Did you mean 'run.{close[0]}'?" if close else "")
+            )
+        if opt == "name":
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"override '{key}': the {sec} name must be a non-empty string, got {value!r}")
+            current = (cfg.get(sec) or {}).get("name")
+            if current not in (None, value):
+                raise ConfigError(f"override '{key}={value}' contradicts --{sec} {current}; give the {sec} once")
         cfg.setdefault(sec, {})[opt] = value
+    elif key == "run":
+        raise ConfigError(f"override '{key}': 'run' is a section; set one of its options (run.seed=1, ...)")
     elif key in RUN_KEYS:
         cfg.setdefault("run", {})[key] = value
     else:

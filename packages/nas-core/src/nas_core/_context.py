@@ -9,6 +9,7 @@ import json
 import math
 import sys
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
 
@@ -21,12 +22,14 @@ from ._errors import CheckpointError, ConfigError, NonFiniteError
 from ._io import atomic_write_text
 from ._json import jsonable as _jsonable
 from ._plugins import get_plugin_manager
+from ._rundir import append_line, open_run_dir, run_dir_path
 from ._runtime import (
     PRECISIONS,
     DistState,
     autocast,
     init_distributed,
     load_checkpoint,
+    parse_device,
     save_checkpoint,
     seed_everything,
     select_device,
@@ -54,7 +57,8 @@ class RunContext:
     :param precision: ``"fp32"`` or ``"bf16"`` (autocast on the device).
     :param seed: the run seed; every random stream derives from it.
     :param run_dir: where config, history, checkpoint, result and pictures go (``None``: nothing is
-        written). A directory that already holds a run is refused unless ``resume=True``.
+        written). It must be new or empty unless ``resume=True``, and it is locked for the run's life: a second
+        process on it is refused, naming the first (see :meth:`close`).
     :param resume: continue from ``run_dir/checkpoint.pt``.
     :param progress: show progress bars (``None``: only on a terminal); always off on non-main ranks.
     :param deterministic: deterministic kernels (CPU always; cuDNN when on GPU).
@@ -87,12 +91,12 @@ class RunContext:
             raise ConfigError(f"precision: '{precision}' is not supported (choose from {', '.join(PRECISIONS)})")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             raise ConfigError(f"seed: expected an integer, got {seed!r}")
-        self.dist = init_distributed(None if device in (None, "auto") else torch.device(device).type) if distributed else DistState()
+        self.dist = init_distributed(None if device in (None, "auto") else parse_device(device).type) if distributed else DistState()
         self.device = select_device(device, local_rank=self.dist.local_rank)
         self.precision = precision
         self.seed = int(seed)
         self.deterministic = deterministic
-        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.run_dir = run_dir_path(run_dir)
         if self.dist.enabled:  # every rank uses rank 0's directory (default names may embed a time stamp)
             self.run_dir = self.broadcast_object(self.run_dir)
         self.resume = bool(resume)
@@ -110,26 +114,26 @@ class RunContext:
         self._tgens: dict[str, torch.Generator] = {}
         self._started = False
         self._last_good: Path | None = None
-        if self.resume:
-            if self.run_dir is None:
-                raise ConfigError("resume=True needs run_dir (the directory of the interrupted run)")
-            if self.is_main and not (self.run_dir / CHECKPOINT_NAME).exists():
-                raise CheckpointError(
-                    f"cannot resume: '{self.run_dir}' has no {CHECKPOINT_NAME} (the run never saved one, or this is "
-                    f"not a run directory)"
-                )
-            if self.is_main:  # a kill during a save leaves its temporary file; the checkpoint itself is whole
-                for stale in self.run_dir.glob(".*.tmp"):
-                    stale.unlink(missing_ok=True)
-        elif self.run_dir is not None and self.is_main and self._holds_run(self.run_dir):
-            raise ConfigError(
-                f"run directory '{self.run_dir}' already holds a run ({CHECKPOINT_NAME} or {RESULT_NAME}); pass "
-                f"resume=True (--resume {self.run_dir}) to continue it, or choose a new directory"
-            )
+        self._lock: Any = None
+        #: the lock is given up by finish() unless the caller that created the context releases it (close())
+        self._hold_lock = False
+        if self.resume and self.run_dir is None:
+            raise ConfigError("resume=True needs run_dir (the directory of the interrupted run)")
+        if self.run_dir is not None and self.is_main:
+            self._lock = open_run_dir(self.run_dir, resume=self.resume, fingerprint=self.fingerprint())
+            self._release = weakref.finalize(self, self._lock.release)
 
-    @staticmethod
-    def _holds_run(path: Path) -> bool:
-        return (path / CHECKPOINT_NAME).exists() or (path / RESULT_NAME).exists()
+    def close(self) -> None:
+        """Release the run directory's lock (idempotent). :meth:`finish`, a failed run and garbage collection
+        release it too; use ``with RunContext(...) as context:`` to release it at the end of a block."""
+        if self._lock is not None:
+            self._lock.release()
+
+    def __enter__(self) -> RunContext:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     # -- identity -------------------------------------------------------------------------------
     @property
@@ -156,7 +160,7 @@ class RunContext:
 
     def fingerprint(self) -> str:
         """A hash of the configuration that must not change across a resume."""
-        volatile = ("resume", "run_dir", "progress", "device", "trackers", "pictures")
+        volatile = ("resume", "run_dir", "progress", "device", "trackers", "pictures", "download")
         cfg = {k: v for k, v in self.config.items() if k not in volatile}
         if isinstance(cfg.get("run"), Mapping):
             cfg["run"] = {k: v for k, v in cfg["run"].items() if k not in volatile}
@@ -285,11 +289,23 @@ class RunContext:
         try:
             yield self
         except BaseException as exc:
-            self.plugin_manager.nas_run_failed(context=self, error=exc)
+            if isinstance(exc, KeyboardInterrupt) and hasattr(exc, "add_note") and self.run_dir is not None:
+                exc.add_note(self.resume_note())
+            try:
+                self.plugin_manager.nas_run_failed(context=self, error=exc)
+            finally:
+                self.close()
             raise
 
+    def resume_note(self) -> str:
+        """What an interrupted run leaves behind and how to continue it."""
+        if self.checkpoint_path is not None and self.checkpoint_path.exists():
+            return f"The last checkpoint is kept in {self.run_dir}; continue with resume=True and the same options."
+        return f"No checkpoint was saved yet in {self.run_dir}: nothing to resume; delete it and start again."
+
     def finish(self, result: Any) -> Any:
-        """Record the result, write ``result.json`` (main rank), call ``nas_run_end``; returns ``result``."""
+        """Record the result, write ``result.json`` (main rank), call ``nas_run_end``, release the run directory's
+        lock (unless the caller holds it until it is done: :func:`nas_core.search` does); returns ``result``."""
         self.result = result
         if self.versions and hasattr(result, "versions"):
             # the run knows every distribution it composed; a strategy may only know its own
@@ -297,6 +313,8 @@ class RunContext:
         if self.run_dir is not None and self.is_main and hasattr(result, "save"):
             result.save(self.run_dir / RESULT_NAME)
         self.plugin_manager.nas_run_end(context=self, result=result)
+        if not self._hold_lock:
+            self.close()
         return result
 
     @property
@@ -339,9 +357,7 @@ class RunContext:
     def _append(self, record: dict[str, Any]) -> None:
         self.history.append(record)
         if self.run_dir is not None and self.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.run_dir / HISTORY_NAME, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
+            append_line(self.run_dir / HISTORY_NAME, json.dumps(record) + "\n")
 
     def epoch_history(self) -> list[dict[str, Any]]:
         return [{k: v for k, v in r.items() if k != "kind"} for r in self.history if r.get("kind") == "epoch"]

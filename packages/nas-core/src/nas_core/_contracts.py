@@ -340,10 +340,12 @@ def find_incompatibility(strategy: Strategy, space: SearchSpace, evaluator: Any 
     kind = evaluator_kind(evaluator)
     sname, spname = component_name(strategy), component_name(space)
     if strategy.needs and kind not in strategy.needs:
-        accepted = " or ".join(f"an {k}" if k[0] in "aeio" else f"a {k}" for k in sorted(strategy.needs))
+        accepted = " or ".join(_a(k) for k in sorted(strategy.needs) if k != "none")
+        if "none" in strategy.needs:
+            accepted += " (or nothing)"
         return Incompatibility("evaluator", (
             f"strategy '{sname}' needs {accepted} to rank architectures, but got "
-            f"{'nothing' if kind == 'none' else f'a {kind}'}."
+            f"{'nothing' if kind == 'none' else _a(kind)}."
         ), kind)
     missing = frozenset(strategy.requirements(kind) - set(space.capabilities))
     if missing:
@@ -358,3 +360,7 @@ def find_incompatibility(strategy: Strategy, space: SearchSpace, evaluator: Any 
             f"labels)."
         ), kind)
     return None
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeio" else f"a {kind}"

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ._errors import ConfigError, DataError
+from ._io import is_directory
 
 __all__ = [
     "ImageData",
@@ -180,18 +181,31 @@ EMBEDDED_DATASETS: dict[str, Callable[..., ImageData]] = {
 }
 
 
+def _unreadable(path: Path) -> str | None:
+    """Why ``path`` cannot be decoded as an image (``None`` when it can)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.verify()
+        with Image.open(path) as im:  # verify() leaves the file unusable; decode for real
+            im.load()
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means corrupt
+        return f"{type(exc).__name__}: {exc}"[:160]
+    return None
+
+
 class ImageFolderData(ImageData):
     """Every image file under ``root`` (recursive, any common format), labels ignored.
 
     With ``return_labels=True`` the first-level sub-directory names are the classes (torchvision's
     ImageFolder layout). Images are converted to RGB, resized (shorter side) and centre-cropped.
-    A corrupt file raises :class:`DataError` naming it, unless ``skip_corrupt=True``: then it is
-    skipped and counted in ``self.skipped`` (checked when the folder is scanned).
+    Every file is decoded once when the folder is opened, so a corrupt one is found before any compute: it raises
+    :class:`DataError` naming the unreadable files, unless ``skip_corrupt=True``; then they are skipped, listed in
+    ``self.skipped`` and reported in a warning with their count and names.
     """
 
     def __init__(self, root: str | Path, *, img_size: int = 32, skip_corrupt: bool = False, return_labels: bool = False):
-        from PIL import Image
-
         self.root = Path(root)
         if not self.root.is_dir():
             raise DataError(f"image folder '{root}' does not exist or is not a directory")
@@ -202,21 +216,28 @@ class ImageFolderData(ImageData):
             raise DataError(
                 f"no images found under '{root}' (looked recursively for {', '.join(IMAGE_EXTENSIONS)})"
             )
-        self.skipped: list[Path] = []
-        if skip_corrupt:
-            good = []
-            for p in files:
-                try:
-                    with Image.open(p) as im:
-                        im.verify()
-                    with Image.open(p) as im:  # verify() leaves the file unusable; decode for real
-                        im.load()
-                    good.append(p)
-                except Exception:  # noqa: BLE001 - any decoder failure means corrupt
-                    self.skipped.append(p)
-            if not good:
-                raise DataError(f"all {len(files)} images under '{root}' are unreadable")
-            files = good
+        bad = [(p, problem) for p in files if (problem := _unreadable(p)) is not None]
+        self.skipped: list[Path] = [p for p, _ in bad]
+        if bad:
+            shown = "; ".join(f"{p.relative_to(self.root)} ({problem})" for p, problem in bad[:5])
+            more = f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
+            if len(bad) == len(files):
+                raise DataError(f"all {len(files)} images under '{root}' are unreadable: {shown}{more}")
+            if not skip_corrupt:
+                raise DataError(
+                    f"{len(bad)} of {len(files)} images under '{root}' cannot be read: {shown}{more}. Remove or "
+                    f"replace them, or skip them with --skip-corrupt (skip_corrupt=True)"
+                )
+            import warnings
+
+            warnings.warn(
+                f"skipped {len(bad)} unreadable image(s) of {len(files)} under '{root}': "
+                + ", ".join(str(p.relative_to(self.root)) for p, _ in bad[:20]) + (" ..." if len(bad) > 20 else ""),
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            skipped = set(self.skipped)
+            files = [p for p in files if p not in skipped]
         self.files = files
         self.img_size = img_size
         self.name = f"folder:{self.root}"
@@ -393,7 +414,7 @@ def load_data(
     elif isinstance(spec, (str, Path)):
         text = str(spec)
         name = text.split(":", 1)[1] if text.lower().startswith("torchvision:") else text
-        if Path(text).expanduser().is_dir():
+        if is_directory(text):
             data = ImageFolderData(Path(text).expanduser(), img_size=img_size, skip_corrupt=skip_corrupt, return_labels=labels)
         elif name.lower().replace("-", "").replace("_", "") in _TORCHVISION:
             data = TorchvisionImages(name, root, img_size=img_size, train=train, download=download, return_labels=labels)

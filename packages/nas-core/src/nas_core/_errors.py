@@ -15,6 +15,7 @@ __all__ = [
     "CheckpointError",
     "DataError",
     "PluginError",
+    "Terminated",
 ]
 
 
@@ -86,3 +87,10 @@ class DataError(NasError, ValueError):
 
 class PluginError(NasError, RuntimeError):
     """A plugin misbehaved (bad hook name, failing registration hook, ...)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM stopped the command (``nas`` handles it as Ctrl-C: the failure hooks fire, the checkpoint is kept).
+
+    A ``KeyboardInterrupt`` subclass, not a :class:`NasError`: code that stops cleanly on Ctrl-C does so here too.
+    """

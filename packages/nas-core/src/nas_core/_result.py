@@ -91,9 +91,15 @@ class SearchResult:
         return path
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], space: SearchSpace | None = None, *, spaces: Any = None) -> SearchResult:
+    def from_json(cls, data: Mapping[str, Any], space: SearchSpace | None = None, *, spaces: Any = None,
+                  source: str = "result") -> SearchResult:
         """Rebuild a result. ``space`` parses its architectures; without it, ``spaces`` (a space registry such as
-        ``nas_core.get_plugin_manager().registry("space")``) builds the result's space from its name and config."""
+        ``nas_core.get_plugin_manager().registry("space")``) builds the result's space from its name and config.
+        Malformed data raises :class:`nas_core.ConfigError` naming ``source``."""
+        from ._errors import NasError
+
+        if not isinstance(data, Mapping) or not all(isinstance(data.get(k), str) for k in ("best", "space")):
+            raise ConfigError(f"{source}: a search result needs the strings 'best' and 'space'")
         if space is None:
             if spaces is None:
                 raise ConfigError(
@@ -101,22 +107,27 @@ class SearchResult:
                     f"or spaces=nas_core.get_plugin_manager().registry('space') to build it by name"
                 )
             space = spaces.create(str(data["space"]), **dict(data.get("space_config") or {}))
-        return cls(
-            best=space.parse(str(data["best"])),
-            candidates=[Candidate(space.parse(str(c["arch"])), dict(c.get("scores", {}))) for c in data.get("candidates", [])],
-            history=list(data.get("history") or []),
-            space=str(data.get("space", "")),
-            space_config=dict(data.get("space_config") or {}),
-            strategy=str(data.get("strategy", "")),
-            objective=data.get("objective"),
-            proxy=data.get("proxy"),
-            arch_weights=data.get("arch_weights"),
-            arch_weights_history=data.get("arch_weights_history"),
-            cost=data.get("cost"),
-            seed=data.get("seed"),
-            versions=dict(data.get("versions") or {}),
-            extra=dict(data.get("extra") or {}),
-        )
+        try:
+            return cls(
+                best=space.parse(str(data["best"])),
+                candidates=[Candidate(space.parse(str(c["arch"])), dict(c.get("scores", {}))) for c in data.get("candidates", [])],
+                history=list(data.get("history") or []),
+                space=str(data.get("space", "")),
+                space_config=dict(data.get("space_config") or {}),
+                strategy=str(data.get("strategy", "")),
+                objective=data.get("objective"),
+                proxy=data.get("proxy"),
+                arch_weights=data.get("arch_weights"),
+                arch_weights_history=data.get("arch_weights_history"),
+                cost=data.get("cost"),
+                seed=data.get("seed"),
+                versions=dict(data.get("versions") or {}),
+                extra=dict(data.get("extra") or {}),
+            )
+        except NasError:
+            raise  # e.g. an ArchitectureError: it names the bad part already
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ConfigError(f"{source} is malformed ({type(exc).__name__}: {exc}); the file is damaged or not a nas result") from exc
 
     @classmethod
     def load(cls, path: str | Path, space: SearchSpace | None = None, *, spaces: Any = None) -> SearchResult:
@@ -124,4 +135,6 @@ class SearchResult:
         path = Path(path)
         if path.is_dir():
             path = path / "result.json"
-        return cls.from_json(json.loads(path.read_text()), space, spaces=spaces)
+        from ._io import read_json
+
+        return cls.from_json(read_json(path, what="search result"), space, spaces=spaces, source=str(path))

@@ -19,6 +19,7 @@ from ._io import atomic_write
 
 __all__ = [
     "select_device",
+    "parse_device",
     "autocast",
     "seed_everything",
     "DistState",
@@ -35,6 +36,8 @@ def select_device(device: str | torch.device | None = "auto", *, local_rank: int
     """``"auto"`` picks ``cuda:<local_rank>``, then ``mps``, then ``cpu``; anything torch accepts otherwise."""
     if isinstance(device, torch.device):
         return device
+    if device is not None and not isinstance(device, str):
+        device = str(parse_device(device))
     spec = (device or "auto").strip().lower()
     if spec == "auto":
         if torch.cuda.is_available():
@@ -43,10 +46,12 @@ def select_device(device: str | torch.device | None = "auto", *, local_rank: int
         if mps is not None and mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    try:
-        dev = torch.device(spec)
-    except RuntimeError as exc:
-        raise ConfigError(f"device: '{device}' is not a torch device (use auto, cpu, cuda, cuda:1, mps)") from exc
+    dev = parse_device(spec)
+    if dev.type not in ("cpu", "cuda"):
+        backend = getattr(torch.backends, dev.type, None) or getattr(torch, dev.type, None)
+        available = getattr(backend, "is_available", None)
+        if available is None or not available():
+            raise ConfigError(f"device: '{device}' is not available in this torch build ({torch.__version__}); use --device cpu or auto")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(
@@ -56,6 +61,19 @@ def select_device(device: str | torch.device | None = "auto", *, local_rank: int
         if dev.index is None:
             dev = torch.device("cuda", local_rank % torch.cuda.device_count())
     return dev
+
+
+def parse_device(device: Any) -> torch.device:
+    """``device`` as a ``torch.device``; anything torch cannot parse raises :class:`ConfigError` (never a bare
+    ``RuntimeError``)."""
+    if isinstance(device, torch.device):
+        return device
+    if not isinstance(device, str):
+        raise ConfigError(f"device: expected a name such as cpu, cuda or cuda:1, got {type(device).__name__} {device!r}")
+    try:
+        return torch.device(device.strip().lower())
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"device: '{device}' is not a torch device (use auto, cpu, cuda, cuda:1, mps)") from exc
 
 
 def autocast(device: torch.device, precision: str = "fp32") -> contextlib.AbstractContextManager[Any]:

@@ -2,65 +2,62 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata as importlib_metadata
 import json
+import os
 from pathlib import Path
-from typing import Any, Mapping
+from types import SimpleNamespace
+from typing import Annotated, Any, Literal, Mapping, Sequence
 
 from .__about__ import __version__
+from ._arch import SearchSpace
 from ._compat import check_compatible
 from ._context import RunContext
-from ._contracts import Objective
+from ._contracts import Objective, Proxy, Strategy
 from ._data import load_data
 from ._errors import ConfigError
+from ._options import Range, check_options
 from ._plots import draw_run
 from ._plugins import NasPluginManager, get_plugin_manager
 from ._registry import keyword_names
+from ._rundir import check_run_dir, run_dir_path
 from ._table import BenchmarkTable
 from .tracking import create_tracker
 
-__all__ = ["search", "resolve_config", "COMPONENTS", "RUN_KEYS"]
+__all__ = ["search", "resolve_config", "check_config", "COMPONENTS", "RUN_KEYS"]
 
 COMPONENTS = ("space", "objective", "strategy", "proxy")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """The run-level options (``[run]`` of a config file; everything else is routed to a component). Their types
+    and ranges are checked before any compute, like a component's options."""
+
+    data: Any = "digits"
+    img_size: Annotated[int, Range(ge=8)] = 32
+    limit: Annotated[int, Range(ge=1)] | None = None
+    labels: bool = False
+    skip_corrupt: bool = False
+    seed: Annotated[int, Range(ge=0, lt=2**63)] = 0
+    device: Any = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    run_dir: str | Path | None = None
+    resume: bool = False
+    progress: bool | None = None
+    deterministic: bool = True
+    table: Any = None
+    trackers: str | Sequence[str] = ()
+    channels_last: bool = False
+    compile: bool = False
+    pictures: bool = True
+    download: bool = False
+
+
 #: run-level options (everything else is routed to a component)
-RUN_KEYS = (
-    "data",
-    "img_size",
-    "limit",
-    "labels",
-    "skip_corrupt",
-    "seed",
-    "device",
-    "precision",
-    "run_dir",
-    "resume",
-    "progress",
-    "deterministic",
-    "table",
-    "trackers",
-    "channels_last",
-    "compile",
-    "pictures",
-)
-RUN_DEFAULTS: dict[str, Any] = {
-    "data": "digits",
-    "img_size": 32,
-    "limit": None,
-    "labels": False,
-    "skip_corrupt": False,
-    "seed": 0,
-    "device": "auto",
-    "precision": "fp32",
-    "run_dir": None,
-    "resume": False,
-    "progress": None,
-    "deterministic": True,
-    "table": None,
-    "trackers": (),
-    "channels_last": False,
-    "compile": False,
-    "pictures": True,
-}
+RUN_KEYS = tuple(f.name for f in dataclasses.fields(RunOptions))
+RUN_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(RunOptions)}
 
 
 def _accepted(pm: NasPluginManager, kind: str, name: str) -> set[str]:
@@ -216,78 +213,29 @@ def search(
     if context is not None and plugin_manager is None:
         plugin_manager = context.plugin_manager
     pm = _manager(plugin_manager)
-    cfg = _configure(pm, config, space, objective, strategy, proxy, data, options)
-    run = cfg["run"]
-    space_obj, strategy_obj, evaluator, table = _components(pm, cfg)
-    # label-free unless the run asks for labels: a supervised baseline must be chosen on purpose (labels=True)
-    needs_labels = bool(run.get("labels"))
-    check_compatible(strategy_obj, space_obj, evaluator, has_labels=needs_labels, plugin_manager=pm)
-    if run.get("compile") and not getattr(strategy_obj, "supports_compile", False):
-        raise ConfigError(
-            f"compile=True: strategy '{cfg['strategy']['name']}' does not run through torch.compile (an option it "
-            f"would ignore); drop compile, or use a strategy whose supports_compile is true"
-        )
-    img_size = _image_size(cfg, space_obj)
-    data_obj = None
-    if run.get("data") is not None and not (evaluator is table and table is not None and run.get("data") == "none"):
-        data_obj = load_data(
-            run["data"], img_size=img_size, labels=needs_labels, skip_corrupt=bool(run.get("skip_corrupt")), limit=run.get("limit")
-        )
-    if context is None:
-        context = _context(run, _public(cfg), pm)
-    context.versions = _versions(pm, cfg)
-    _prepare_objective(evaluator, data_obj, context)
-    result = _run_with_trackers(strategy_obj, space_obj, evaluator, data_obj, context, run.get("trackers") or ())
-    _finish(result, context, run, space_obj, table)
-    return result
-
-
-def _configure(pm: NasPluginManager, config: Mapping[str, Any] | None, space: Any, objective: Any, strategy: Any,
-               proxy: Any, data: Any, options: Mapping[str, Any]) -> dict[str, Any]:
-    """The resolved configuration of a search: ``config`` as given, or resolved from the arguments."""
     if config is None:
         if objective is None and proxy is None and options.get("table") is None:
-            objective = "mim"
+            objective = default_objective(strategy, pm)
         cfg = resolve_config(space, objective, strategy, proxy, data=data, plugin_manager=pm, **options)
     else:
         cfg = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in config.items()}
         cfg["run"] = {**RUN_DEFAULTS, **cfg.get("run", {})}
-    for comp in ("space", "strategy"):
-        if not cfg.get(comp):
-            raise ConfigError(f"a search needs a {comp}; pass {comp}=... (see `nas plugins --names`)")
-    return cfg
-
-
-def _components(pm: NasPluginManager, cfg: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
-    """(space, strategy, evaluator, table). The evaluator is the objective, the proxy (which takes its loss from
-    the objective when both are given: a proxy-driven search that stays label-free) or the table."""
-    space_obj = _build(pm, "space", cfg["space"])
-    strategy_obj = _build(pm, "strategy", cfg["strategy"])
-    objective_obj = _build(pm, "objective", cfg.get("objective"))
-    proxy_obj = _build(pm, "proxy", cfg.get("proxy"))
-    table = cfg["run"].get("table")
-    if isinstance(table, (str, Path)):
-        table = BenchmarkTable.load(table)
-    if objective_obj is not None and proxy_obj is not None:
-        proxy_obj.objective = objective_obj
-        evaluator: Any = proxy_obj
-    else:
-        evaluator = objective_obj if objective_obj is not None else proxy_obj
-    if evaluator is None and table is not None:
-        evaluator = table
-    return space_obj, strategy_obj, evaluator, table
-
-
-def _image_size(cfg: Mapping[str, Any], space_obj: Any) -> int:
-    """The run's image size, which must be the one a fixed-size space was built for."""
-    img_size = int(cfg["run"].get("img_size") or 32)
-    space_img = getattr(space_obj, "img_size", None)
-    if space_img is not None and int(space_img) != img_size:
-        raise ConfigError(
-            f"space '{cfg['space']['name']}' is built for {space_img}x{space_img} images but img_size={img_size}; "
-            f"pass img_size={space_img} or configure the space with img_size={img_size}"
-        )
-    return img_size
+    ready = prepare(cfg, plugin_manager=pm)
+    run = cfg["run"]
+    own = context is None
+    if context is None:
+        context = _context(run, _public(cfg), pm)
+        context._hold_lock = True  # held until the pictures are drawn, below
+    try:
+        context.versions = _versions(pm, cfg)
+        _prepare_objective(ready.evaluator, ready.data, context)
+        result = _run_with_trackers(ready.strategy, ready.space, ready.evaluator, ready.data, context,
+                                    run.get("trackers") or ())
+        _finish(result, context, run, ready.space, ready.table)
+    finally:
+        if own:
+            context.close()
+    return result
 
 
 def _context(run: Mapping[str, Any], public: dict[str, Any], pm: NasPluginManager) -> RunContext:
@@ -331,6 +279,137 @@ def _finish(result: Any, context: Any, run: Mapping[str, Any], space_obj: Any, t
             result.save(context.run_dir / "result.json")
     if context.run_dir is not None and context.is_main and run.get("pictures", True):
         draw_run(context.run_dir, result=result, space=space_obj, table=table)
+
+
+def default_objective(strategy: Any, plugin_manager: NasPluginManager | None = None) -> str | None:
+    """``"mim"`` when the strategy ranks with an objective, else ``None`` (a proxy-driven strategy is never handed an
+    objective the user did not ask for)."""
+    needs = getattr(strategy, "needs", None)
+    if isinstance(strategy, str):
+        needs = _manager(plugin_manager).registry("strategy").get(strategy).metadata.get("needs")
+    return "mim" if not needs or "objective" in needs else None
+
+
+def check_config(cfg: Mapping[str, Any], plugin_manager: NasPluginManager | None = None) -> None:
+    """Check a resolved configuration before any compute: the run options, and every component's options against
+    the types and ranges its factory declares (see :mod:`nas_core._options`)."""
+    pm = _manager(plugin_manager)
+    run = dict(cfg.get("run") or {})
+    unknown = sorted(set(run) - set(RUN_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown run option(s) {', '.join(unknown)} (valid: {', '.join(RUN_KEYS)})")
+    check_options("run", RunOptions, run)
+    _check_run_values(run)
+    contracts = {"space": SearchSpace, "objective": Objective, "strategy": Strategy, "proxy": Proxy}
+    for comp in COMPONENTS:
+        c = cfg.get(comp)
+        if not c:
+            continue
+        if "_instance" in c:
+            if not isinstance(c["_instance"], contracts[comp]):
+                raise ConfigError(
+                    f"{comp}: expected a registered name or a {contracts[comp].__name__}, got "
+                    f"{type(c['_instance']).__name__} {c['_instance']!r:.60}"
+                )
+            continue
+        name = c.get("name")
+        if not isinstance(name, str):
+            raise ConfigError(f"{comp}: the name must be a string (e.g. {comp} = \"...\"), got {type(name).__name__} {name!r}")
+        entry = pm.registry(comp).get(name)
+        check_options(f"{comp} '{entry.name}'", entry.load(), {k: v for k, v in c.items() if k != "name"})
+
+
+def _check_run_values(run: Mapping[str, Any]) -> None:
+    from ._rundir import run_dir_path
+    from ._runtime import select_device
+    from .tracking import TRACKERS
+
+    run_dir_path(run.get("run_dir"))
+    device = run.get("device")
+    if device not in (None, "auto") and not (isinstance(device, str) and device.strip().lower() == "auto"):
+        select_device(device)
+    data = run.get("data")
+    if isinstance(data, str) and not data.strip():
+        raise ConfigError("run: option 'data' is empty; give a folder of images or a dataset name (default: digits)")
+    trackers = run.get("trackers") or ()
+    for name in [n for n in trackers.split(",") if n] if isinstance(trackers, str) else trackers:
+        if not isinstance(name, str) or name.strip().lower() not in TRACKERS:
+            raise ConfigError(f"run: unknown tracker {name!r} (available: {', '.join(TRACKERS)})")
+
+
+def prepare(cfg: dict[str, Any], plugin_manager: NasPluginManager | None = None) -> Any:
+    """Everything a search does before compute, for a resolved configuration: check it, build the components,
+    check that they combine, check the run directory and open the data. Returns a namespace with ``space``,
+    ``strategy``, ``objective``, ``proxy``, ``evaluator``, ``table`` and ``data``. ``nas search --check`` stops
+    here."""
+    pm = _manager(plugin_manager)
+    run = cfg["run"]
+    for comp in ("space", "strategy"):
+        if not cfg.get(comp):
+            raise ConfigError(f"a search needs a {comp}; pass {comp}=... (see `nas plugins --names`)")
+    check_config(cfg, pm)
+
+    space_obj = _build(pm, "space", cfg["space"])
+    strategy_obj = _build(pm, "strategy", cfg["strategy"])
+    objective_obj = _build(pm, "objective", cfg.get("objective"))
+    proxy_obj = _build(pm, "proxy", cfg.get("proxy"))
+    table = run.get("table")
+    if isinstance(table, (str, Path)):
+        table = BenchmarkTable.load(table)
+    if objective_obj is not None and proxy_obj is not None:
+        _check_both(cfg, strategy_obj, proxy_obj, pm)
+        # proxy-driven search that stays label-free: loss-based proxies take their loss from the objective
+        proxy_obj.objective = objective_obj
+        evaluator: Any = proxy_obj
+    else:
+        evaluator = objective_obj if objective_obj is not None else proxy_obj
+    if evaluator is None and table is not None:
+        evaluator = table
+
+    # label-free unless the run asks for labels: a supervised baseline must be chosen on purpose (labels=True)
+    needs_labels = bool(run.get("labels"))
+    check_compatible(strategy_obj, space_obj, evaluator, has_labels=needs_labels, plugin_manager=pm)
+    if run.get("compile") and not getattr(strategy_obj, "supports_compile", False):
+        raise ConfigError(
+            f"compile=True: strategy '{cfg['strategy']['name']}' does not run through torch.compile (an option it "
+            f"would ignore); drop compile, or use a strategy whose supports_compile is true"
+        )
+    img_size = int(run.get("img_size") or 32)
+    space_img = getattr(space_obj, "img_size", None)
+    if space_img is not None and int(space_img) != img_size:
+        raise ConfigError(
+            f"space '{cfg['space']['name']}' is built for {space_img}x{space_img} images but img_size={img_size}; "
+            f"pass img_size={space_img} or configure the space with img_size={img_size}"
+        )
+    run_dir = run_dir_path(run.get("run_dir"))
+    if run_dir is not None and os.environ.get("RANK", "0") == "0":  # rank 0 owns the directory (see RunContext)
+        check_run_dir(run_dir, resume=bool(run.get("resume")))
+    data_obj = None
+    if run.get("data") is not None and not (evaluator is table and table is not None and run.get("data") == "none"):
+        data_obj = load_data(
+            run["data"], img_size=img_size, labels=needs_labels, skip_corrupt=bool(run.get("skip_corrupt")),
+            download=bool(run.get("download")), limit=run.get("limit"),
+        )
+    return SimpleNamespace(space=space_obj, strategy=strategy_obj, objective=objective_obj, proxy=proxy_obj,
+                           evaluator=evaluator, table=table, data=data_obj)
+
+
+def _check_both(cfg: Mapping[str, Any], strategy: Any, proxy: Any, pm: NasPluginManager) -> None:
+    """An objective and a proxy together: refuse when one of them would be ignored."""
+    sname, pname, oname = cfg["strategy"]["name"], cfg["proxy"]["name"], cfg["objective"]["name"]
+    needs = getattr(strategy, "needs", None) or {}
+    if needs and "proxy" not in needs:
+        raise ConfigError(
+            f"strategy '{sname}' ranks with an objective and takes no proxy, so proxy '{pname}' would be ignored; drop "
+            f"the proxy (--proxy), or choose a strategy that ranks with proxies"
+        )
+    if not getattr(proxy, "needs_loss", False):
+        loss_based = [e.name for e in pm.registry("proxy") if e.metadata.get("needs_loss")]
+        raise ConfigError(
+            f"proxy '{pname}' does not use a loss, so objective '{oname}' would be ignored; drop the objective "
+            f"(--objective), or pair it with a proxy that differentiates its loss"
+            + (f" ({', '.join(loss_based)})" if loss_based else "")
+        )
 
 
 def _attach_trackers(names: Any, context: Any) -> list[str]:

@@ -123,5 +123,4 @@ def train_architecture(
                "best_val_acc": max(h["val_acc"] for h in history)}
         if not math.isfinite(out["val_loss"]):
             raise DataError("validation loss is not finite")
-        context.plugin_manager.nas_run_end(context=context, result=out)
-        return out
+        return context.finish(out)

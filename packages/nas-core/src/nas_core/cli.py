@@ -4,8 +4,13 @@ a subcommand's module is imported only when it runs, so ``nas --help`` stays fas
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
-from typing import Sequence
+import threading
+from pathlib import Path
+from typing import Iterator, Sequence
 
 from .__about__ import __version__
 
@@ -22,7 +27,7 @@ def _build_parser(pm: object) -> tuple[argparse.ArgumentParser, argparse._SubPar
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from ._errors import NasError
+    from ._errors import NasError, Terminated
     from ._plugins import get_plugin_manager
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -39,14 +44,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "_command", None) is None:
         parser.print_help()
         return 0 if not argv else 2
+    prefix = f"nas {args.command}"
     try:
-        return int(args._command.run(args) or 0)
+        with _sigterm_as_interrupt():
+            return int(args._command.run(args) or 0)
     except NasError as exc:
-        print(f"nas {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{prefix}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"nas {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        hint = getattr(args._command, "resume_hint", None)
+        tail = hint(args) if hint is not None else ""
+        print(f"{prefix}: interrupted by {'SIGTERM' if terminated else 'Ctrl-C (SIGINT)'}. {tail}".rstrip(), file=sys.stderr)
+        return 143 if terminated else 130
+    except OSError as exc:  # a path the user gave: permissions, a full disk, a missing mount
+        where = f" '{exc.filename}'" if exc.filename else ""
+        print(f"{prefix}: error: {exc.strerror or exc}{where}; check the path and its permissions", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a bug, not bad input: one line, and the traceback on request
+        if os.environ.get("NAS_TRACEBACK"):
+            raise
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        at = f" (at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno})" if tb is not None else ""
+        print(f"{prefix}: internal error: {type(exc).__name__}: {exc}{at}. This is a bug, not your input: please "
+              f"report it with the command line; NAS_TRACEBACK=1 shows the traceback", file=sys.stderr)
+        return 1
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler's or torchrun's stop) ends the command as Ctrl-C does: the run's failure hooks fire, the
+    last checkpoint stays whole, and the CLI says how to resume."""
+    from ._errors import Terminated
+
+    def stop(signum: int, frame: object) -> None:
+        raise Terminated(f"stopped by {signal.Signals(signum).name}")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # python -m nas_core.cli (torchrun -m nas_core.cli ...)

@@ -150,6 +150,8 @@ class DartsSearch(Strategy):
 
     needs: ClassVar[Mapping[str, frozenset[str]]] = {"objective": frozenset({"differentiable"})}
     name: ClassVar[str] = "darts"
+    #: the supernet's forward runs through ``torch.compile`` when the run asks for it (``compile=True``)
+    supports_compile: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if self.epochs < 1:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from .._config import parse_value
+from .._errors import ConfigError
+from .._io import read_json
 
 
 def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,12 +19,19 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def parse_sets(items: list[str] | None) -> list[tuple[str, Any]]:
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--skip-corrupt", action="store_true",
+                        help="skip unreadable images of an image folder (they are counted and named) instead of stopping")
+    parser.add_argument("--download", action="store_true",
+                        help="download a torchvision dataset (cifar10, svhn, ...) into $NAS_DATA_ROOT when it is missing")
+
+
+def parse_sets(items: list[str] | None, flag: str = "--set") -> list[tuple[str, Any]]:
     out = []
     for item in items or []:
-        if "=" not in item:
-            raise SystemExit(f"--set expects KEY=VALUE (e.g. strategy.epochs=3), got {item!r}")
-        k, _, v = item.partition("=")
+        k, eq, v = item.partition("=")
+        if not eq or not k.strip():
+            raise ConfigError(f"{flag} expects KEY=VALUE (e.g. {'strategy.epochs=3' if flag == '--set' else 'channels=16'}), got {item!r}")
         out.append((k.strip(), parse_value(v)))
     return out
 
@@ -37,5 +45,32 @@ def fmt_count(n: float | None) -> str:
     return f"{n:.0f}"
 
 
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
+def load_run_result(run_dir: Path) -> dict[str, Any]:
+    """``run_dir/result.json`` checked: a missing, damaged or incomplete file is a named error."""
+    path = run_dir / "result.json"
+    if not path.exists():
+        raise ConfigError(f"'{run_dir}' has no result.json: the search did not finish (resume it with nas search --resume {run_dir})")
+    data = read_json(path, what="run result")
+    missing = [k for k in ("best", "space") if not isinstance(data.get(k), str)]
+    if missing:
+        raise ConfigError(f"run result '{path}' lacks {' and '.join(repr(k) for k in missing)}: the file is damaged or not a nas result")
+    if not isinstance(data.get("space_config") or {}, dict):
+        raise ConfigError(f"run result '{path}': 'space_config' must be a mapping: the file is damaged")
+    return data
+
+
+def load_run_config(run_dir: Path) -> dict[str, Any]:
+    """``run_dir/config.json`` checked (``{}`` when there is none)."""
+    path = run_dir / "config.json"
+    return read_json(path, what="run configuration") if path.exists() else {}
+
+
+def create_space_checked(name: str, options: Any, where: str = "") -> Any:
+    """``create_space(name, **options)`` with the options checked against the space's declared types first."""
+    from .._factory import create_space, get_entry
+    from .._options import check_options
+
+    options = dict(options or {})
+    entry = get_entry("space", name)
+    check_options(f"space '{entry.name}'{where}", entry.load(), options)
+    return create_space(name, **options)

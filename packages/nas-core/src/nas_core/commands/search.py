@@ -11,7 +11,7 @@ from typing import Any
 
 from .._config import SECTIONS, apply_override, load_config, merge_config
 from .._errors import ConfigError
-from ._common import add_runtime_arguments, fmt_count, parse_sets, read_json
+from ._common import add_data_arguments, add_runtime_arguments, fmt_count, load_run_config, parse_sets
 
 #: what `nas search` runs with no arguments: a small label-free MIM + DARTS search on the embedded digits,
 #: a few minutes on a laptop CPU
@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its directory")
     parser.add_argument("--track", action="append", default=[], help="experiment tracker (tensorboard); repeatable")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="any option: strategy.epochs=3, space.channels=8, seed=1")
+    parser.add_argument("--check", action="store_true",
+                        help="check the configuration (options, components, run directory, data) and exit without searching")
+    add_data_arguments(parser)
     add_runtime_arguments(parser)
 
 
@@ -52,15 +55,16 @@ def _cli_config(args: argparse.Namespace) -> dict[str, Any]:
     cfg: dict[str, Any] = {}
     for sec in SECTIONS[1:]:
         name = getattr(args, sec)
-        if name:
+        if name is not None:
             cfg[sec] = {"name": name}
     for key, attr in (("data", "data"), ("img_size", "img_size"), ("limit", "limit"), ("table", "table"),
                       ("run_dir", "run_dir"), ("seed", "seed"), ("device", "device"), ("precision", "precision")):
         v = getattr(args, attr)
         if v is not None:
             cfg.setdefault("run", {})[key] = v
-    if args.labels:
-        cfg.setdefault("run", {})["labels"] = True
+    for flag in ("labels", "skip_corrupt", "download"):
+        if getattr(args, flag):
+            cfg.setdefault("run", {})[flag] = True
     if args.epochs is not None:
         cfg.setdefault("_flat", {})["epochs"] = args.epochs
     if args.track:
@@ -71,11 +75,18 @@ def _cli_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _resume_config(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
-    path = run_dir / "config.json"
-    if not path.exists():
+    if not run_dir.is_dir():
+        raise ConfigError(f"cannot resume '{run_dir}': {'it is a file, not' if run_dir.exists() else 'no such'} directory")
+    if not (run_dir / "config.json").exists():
         raise ConfigError(f"cannot resume '{run_dir}': it has no config.json (is it a run directory?)")
-    saved = {k: v for k, v in read_json(path).items() if not k.startswith("_")}
-    changed = [a for a in ("config", "space", "objective", "strategy", "proxy", "data", "epochs", "set", "table", "labels") if getattr(args, a)]
+    saved = {k: v for k, v in load_run_config(run_dir).items() if not k.startswith("_")}
+    if not all(isinstance(saved.get(sec), dict) and isinstance(saved[sec].get("name"), str) for sec in ("space", "strategy")):
+        raise ConfigError(
+            f"cannot resume '{run_dir}': its config.json names no space and strategy; it was not written by nas search "
+            f"(a nas train output resumes with nas train ... --resume)"
+        )
+    changed = [a for a in ("config", "space", "objective", "strategy", "proxy", "data", "epochs", "set", "table", "labels",
+                           "skip_corrupt", "download") if getattr(args, a)]
     if changed:
         raise ConfigError(
             f"--resume continues the run exactly as configured; drop {', '.join('--' + c for c in changed)} "
@@ -102,11 +113,17 @@ def build_config(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
     if not quick:
         cfg.setdefault("space", {}).setdefault("name", "nb201")
         cfg.setdefault("strategy", {}).setdefault("name", "darts")
-        if not cfg.get("objective") and not cfg.get("proxy") and not cfg.get("run", {}).get("table"):
-            cfg["objective"] = {"name": "mim"}
+        if "name" not in cfg.get("objective", {}) and not cfg.get("proxy") and not cfg.get("run", {}).get("table"):
+            from .._search import default_objective
+
+            objective = default_objective(cfg["strategy"]["name"]) if isinstance(cfg["strategy"]["name"], str) else None
+            if objective:  # options given for the objective go to the default one, as for the space and strategy
+                cfg.setdefault("objective", {})["name"] = objective
     for sec in SECTIONS[1:]:
         if sec in cfg and "name" not in cfg[sec]:
             raise ConfigError(f"options were given for the {sec} but no {sec} name; add --{sec} NAME")
+        if sec in cfg and (not isinstance(cfg[sec]["name"], str) or not cfg[sec]["name"].strip()):
+            raise ConfigError(f"{sec}: the name must be a non-empty string (e.g. --{sec} NAME), got {cfg[sec]['name']!r}")
     return cfg, quick
 
 
@@ -117,11 +134,12 @@ def _default_run_dir(cfg: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._search import resolve_config, search
+    from .._search import prepare, resolve_config, search
 
     cfg, quick = build_config(args)
     run_opts = dict(cfg.get("run", {}))
     run_opts.setdefault("run_dir", _default_run_dir(cfg))
+    args._run_dir = run_opts["run_dir"]
     if args.no_progress:
         run_opts["progress"] = False
     elif run_opts.get("progress") is None:
@@ -134,6 +152,13 @@ def run(args: argparse.Namespace) -> int:
         strategy_options=opts["strategy"], proxy_options=opts["proxy"],
         **run_opts, **cfg.get("_flat", {}),
     )
+    if args.check:
+        ready = prepare(resolved)
+        data = getattr(ready.data, "describe", lambda: "no data")()
+        print(f"nas search: the configuration is valid: space {resolved['space']['name']}, strategy "
+              f"{resolved['strategy']['name']}, {_evaluator_name(resolved)}; data {data}; run directory "
+              f"{resolved['run']['run_dir']}. Nothing was run (drop --check to search).")
+        return 0
     if quick:
         print("nas search: no space, objective or strategy given: running the quickstart search (MIM + DARTS on nb201, embedded digits);"
               " see `nas search --help` for options", file=sys.stderr)
@@ -142,6 +167,21 @@ def run(args: argparse.Namespace) -> int:
     if _is_main_process():
         summarize(result, resolved, time.perf_counter() - t0)
     return 0
+
+
+def _evaluator_name(cfg: dict[str, Any]) -> str:
+    parts = [f"{sec} {cfg[sec]['name']}" for sec in ("objective", "proxy") if cfg.get(sec)]
+    return " with ".join(parts) or ("table" if cfg["run"].get("table") else "no evaluator")
+
+
+def resume_hint(args: argparse.Namespace) -> str:
+    """How to continue after an interruption (printed by the CLI on Ctrl-C or SIGTERM)."""
+    run_dir = getattr(args, "_run_dir", None)
+    if not run_dir:
+        return ""
+    if (Path(run_dir) / "checkpoint.pt").exists():
+        return f"The last checkpoint is kept in {run_dir}; continue with: nas search --resume {run_dir}"
+    return f"No checkpoint was saved yet in {run_dir}: nothing to resume; delete it and start again."
 
 
 def _is_main_process() -> bool:
@@ -181,4 +221,4 @@ def summarize(result: Any, cfg: dict[str, Any], seconds: float) -> None:
     print("\n".join(lines))
 
 
-COMMAND = SimpleNamespace(add_arguments=add_arguments, run=run)
+COMMAND = SimpleNamespace(add_arguments=add_arguments, run=run, resume_hint=resume_hint)

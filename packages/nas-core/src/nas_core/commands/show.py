@@ -7,7 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from .._errors import ConfigError
-from ._common import fmt_count, read_json
+from ._common import create_space_checked, fmt_count, load_run_config, load_run_result
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,21 +16,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._factory import create_space
     from .._plots import draw_run
     from .._result import SearchResult
+    from .._rundir import refuse_links
     from .._table import BenchmarkTable
 
     rd = Path(args.run_dir)
-    if not (rd / "result.json").exists():
-        raise ConfigError(f"'{rd}' has no result.json (not a finished run; resume it with nas search --resume {rd})")
-    data = read_json(rd / "result.json")
-    space = create_space(data["space"], **(data.get("space_config") or {}))
-    result = SearchResult.from_json(data, space)
-    table_path = args.table or ((read_json(rd / "config.json").get("run") or {}).get("table") if (rd / "config.json").exists() else None)
+    if not rd.is_dir():
+        raise ConfigError(f"'{rd}' is not a directory; give a run directory written by nas search")
+    data = load_run_result(rd)
+    refuse_links(rd)  # the pictures are redrawn in it
+    space = create_space_checked(data["space"], data.get("space_config"), f" (from {rd / 'result.json'})")
+    result = SearchResult.from_json(data, space, source=str(rd / "result.json"))
+    table_path = args.table or (load_run_config(rd).get("run") or {}).get("table")
     from .._table import ANALOGNAS_NAMES
 
     named = isinstance(table_path, str) and table_path.strip().lower() in ANALOGNAS_NAMES
+    if args.table and not named and not Path(args.table).exists():
+        raise ConfigError(f"--table '{args.table}' does not exist (give a table file, or analognas)")
     table = BenchmarkTable.load(table_path) if isinstance(table_path, str) and (named or Path(table_path).exists()) else None
     pics = draw_run(rd, result=result, space=space, table=table)
     print(f"{rd}: {result.strategy} on {result.space} ({result.objective or result.proxy or 'table'}), seed {result.seed}")

@@ -11,7 +11,15 @@ from types import SimpleNamespace
 from typing import Any
 
 from .._errors import ConfigError
-from ._common import add_runtime_arguments, fmt_count, read_json
+from ._common import (
+    add_data_arguments,
+    add_runtime_arguments,
+    create_space_checked,
+    fmt_count,
+    load_run_config,
+    load_run_result,
+    parse_sets,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,54 +37,94 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inherit", action="store_true", help="fine-tune the subnet extracted from the run's supernet checkpoint")
     parser.add_argument("--out", help="output directory (default RUN_DIR/train, or runs/train-<time>)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted training in --out")
+    parser.add_argument("--check", action="store_true",
+                        help="check the target, options, output directory and data, and exit without training")
+    add_data_arguments(parser)
     add_runtime_arguments(parser)
 
 
 def _space_and_arch(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], Path | None]:
-    from .._factory import create_space
-    from .._config import parse_value
+    opts = dict(parse_sets(args.space_option, flag="--space-option"))
+    from .._io import is_directory
 
     target = Path(args.target)
-    opts = {}
-    for item in args.space_option:
-        k, _, v = item.partition("=")
-        opts[k] = parse_value(v)
-    if target.is_dir():
-        res_path = target / "result.json"
-        if not res_path.exists():
-            raise ConfigError(f"'{target}' has no result.json: the search did not finish (resume it with nas search --resume)")
-        res = read_json(res_path)
-        space = create_space(args.space or res["space"], **{**(res.get("space_config") or {}), **opts})
-        cfg = read_json(target / "config.json") if (target / "config.json").exists() else {}
-        return space, space.parse(res["best"]), cfg, target
+    if is_directory(target):
+        res = load_run_result(target)
+        space = create_space_checked(args.space or res["space"], {**(res.get("space_config") or {}), **opts},
+                                     f" (from {target / 'result.json'})")
+        return space, space.parse(res["best"]), load_run_config(target), target
     if not args.space:
-        raise ConfigError("an architecture string needs --space (e.g. --space nb201)")
-    space = create_space(args.space, **opts)
+        raise ConfigError(f"'{args.target}' is not a run directory; an architecture string needs --space "
+                          f"(e.g. --space nb201)")
+    space = create_space_checked(args.space, opts)
     return space, space.parse(args.target), {}, None
 
 
-def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from .._context import RunContext
-    from .._data import load_data
-    from .._runtime import load_checkpoint
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Every numeric option against its declared type and range, before anything is loaded."""
+    from .._options import Range, check_options, check_value
+    from .._runtime import select_device
     from .._train import train_architecture
 
+    check_options("", train_architecture, {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                                                    "weight_decay": args.weight_decay, "val_fraction": args.val_fraction})
+    check_value("", "img_size", args.img_size, int, Range(ge=8))
+    check_value("", "limit", args.limit, int, Range(ge=1))
+    if args.device not in (None, "auto"):
+        select_device(args.device)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._context import RunContext
+    from .._data import load_data
+    from .._rundir import check_run_dir
+
+    _check_arguments(args)
     space, arch, run_cfg, run_dir = _space_and_arch(args)
     img_size = args.img_size or int((run_cfg.get("run") or {}).get("img_size") or getattr(space, "img_size", None) or 32)
-    data = load_data(args.data, img_size=img_size, labels=True, limit=args.limit)
     out = Path(args.out) if args.out else (run_dir / "train" if run_dir else Path("runs") / f"train-{time.strftime('%Y%m%d-%H%M%S')}")
+    args._out = out
+    check_run_dir(out, resume=args.resume, what="output directory")
+    if args.inherit and (run_dir is None or not (run_dir / "checkpoint.pt").exists()):
+        raise ConfigError("--inherit needs a run directory whose checkpoint.pt holds the trained supernet")
+    data = load_data(args.data, img_size=img_size, labels=True, limit=args.limit, skip_corrupt=args.skip_corrupt,
+                     download=args.download)
+    if args.check:
+        print(f"nas train: the configuration is valid: {space.registered_name or space.name} architecture {arch}; "
+              f"data {data.describe()}; output directory {out}. Nothing was trained (drop --check to train).")
+        return 0
     ctx = RunContext(
         device=args.device or "auto", precision=args.precision or "fp32", seed=args.seed or 0, run_dir=out,
         resume=args.resume, progress=not args.no_progress and None,
         config={"arch": str(arch), "space": space.config(), "data": str(args.data), "epochs": args.epochs,
                 "batch_size": args.batch_size, "lr": args.lr, "inherit": args.inherit, "img_size": img_size},
     )
+    ctx._hold_lock = True  # until train.json and the picture are written
+    with ctx:
+        return _train(args, ctx, space, arch, run_cfg, run_dir, data, out)
+
+
+def resume_hint(args: argparse.Namespace) -> str:
+    """How to continue after an interruption (printed by the CLI on Ctrl-C or SIGTERM)."""
+    out = getattr(args, "_out", None)
+    if out is None:
+        return ""
+    if (Path(out) / "checkpoint.pt").exists():
+        return (f"The last checkpoint is kept in {out}; continue with the same command plus --resume"
+                f"{'' if args.out else f' --out {out}'}")
+    return f"No checkpoint was saved yet in {out}: nothing to resume; delete it and start again."
+
+
+def _train(args: argparse.Namespace, ctx: Any, space: Any, arch: Any, run_cfg: dict[str, Any], run_dir: Path | None,
+           data: Any, out: Path) -> int:
+    import torch
+
+    from .._runtime import load_checkpoint
+    from .._train import train_architecture
+
     num_classes = data.num_classes or 10
     if args.inherit:
-        if run_dir is None or not (run_dir / "checkpoint.pt").exists():
-            raise ConfigError("--inherit needs a run directory whose checkpoint.pt holds the trained supernet")
+        assert run_dir is not None
         state = load_checkpoint(run_dir / "checkpoint.pt")
         # strategies keep the supernet at the top of the checkpoint or inside their trainer's state
         sn_state = state.get("supernet")
@@ -122,4 +170,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMAND = SimpleNamespace(add_arguments=add_arguments, run=run)
+COMMAND = SimpleNamespace(add_arguments=add_arguments, run=run, resume_hint=resume_hint)
