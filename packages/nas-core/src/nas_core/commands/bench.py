@@ -81,12 +81,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     ds = out["dataset"] or "table"
     print(row.arch)
-    print(f"  accuracy    {row.val_accuracy:.2f}% ({ds}, {table.source})")
-    print(f"  rank        {rank} of {len(table)}: top {out['top_percent']:.2f}%, better than "
-          f"{100.0 * (len(table) - rank) / len(table):.1f}% of the table")
-    print(f"  table       median {out['median_in_table']:.2f}%, best {best.val_accuracy:.2f}% ({best.arch})")
+    print(f"  accuracy {row.val_accuracy:.2f}% ({ds}, {table.source})")
+    print(f"  rank {rank} of {len(table)}: top {out['top_percent']:.2f}%, better than "
+          f"{100.0 * (len(table) - rank) / len(table):.2f}% of the table")
+    print(f"  table median {out['median_in_table']:.2f}%, best {best.val_accuracy:.2f}% ({best.arch})")
     if row.extra:
-        print("  other       " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(row.extra.items())
+        print("  other " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(row.extra.items())
                                            if isinstance(v, (int, float))))
     if row.proxies:
         print("  published proxies: " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(row.proxies.items())))
