@@ -256,9 +256,10 @@ class InterruptAt:
 
 
 def comparable(result: Any) -> dict[str, Any]:
-    """A result's JSON without what legitimately differs between runs (nothing but versions)."""
+    """A result's JSON without what legitimately differs between runs: versions and wall-clock seconds."""
     js = result.to_json()
     js.pop("versions", None)
+    js.get("extra", {}).pop("seconds", None)
     return js
 
 

@@ -206,13 +206,15 @@ def test_data_free_proxies_need_no_data(registry):
         RandomSearch(budget=5, loss_objective="fake").run(FakeSpace(), FakeGradProxy(), None, _ctx())
 
 
-def test_loss_proxies_need_labels_or_a_loss_objective(registry):
-    with pytest.raises(ConfigError, match="loss_objective"):
-        RandomSearch(budget=3).run(FakeSpace(), FakeGradProxy(), _data(), _ctx())
+def test_loss_proxies_take_labels_an_objective_or_pseudo_classes(registry):
+    pseudo = RandomSearch(budget=3).run(FakeSpace(), FakeGradProxy(), _data(), _ctx())
+    assert "pseudo-classes" in pseudo.extra["label_free_loss"]  # label-free default, recorded
     unsup = RandomSearch(budget=3, loss_objective="fake").run(FakeSpace(), FakeGradProxy(), _data(), _ctx())
     sup = RandomSearch(budget=3).run(FakeSpace(), FakeGradProxy(), _data(labels=True), _ctx())
-    assert all(math.isfinite(c.fitness) and c.fitness > 0 for c in unsup.candidates + sup.candidates)
-    assert [c.fitness for c in unsup.candidates] != [c.fitness for c in sup.candidates]
+    assert "label_free_loss" not in unsup.extra and "label_free_loss" not in sup.extra
+    assert all(math.isfinite(c.fitness) and c.fitness > 0 for c in pseudo.candidates + unsup.candidates + sup.candidates)
+    fits = [[c.fitness for c in r.candidates] for r in (pseudo, unsup, sup)]
+    assert fits[0] != fits[1] and fits[1] != fits[2] and fits[0] != fits[2]
 
 
 def test_one_shot_training_lowers_the_loss_and_scores_on_the_supernet(registry):
