@@ -10,6 +10,10 @@ Plugins import only :data:`hookimpl`::
 
 Torch-heavy names (``RunContext``, ``Objective``, data loading, ...) are imported lazily on first
 access, so listing plugins and ``nas --help`` never import torch.
+
+Importing nas_core before torch makes idle OpenMP threads sleep instead of spinning
+(``OMP_WAIT_POLICY=PASSIVE`` unless set): on a machine where other processes hold cores, spinning threads made
+each training step up to 30x slower (see :mod:`nas_core._threads`).
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ from ._plugins import (
 from ._registry import Entry, Registry, normalize_name
 from ._result import Candidate, SearchResult
 from ._table import BenchmarkTable, TableRow
+from ._threads import prefer_passive_wait
+
+prefer_passive_wait()  # before anything imports torch (none of the imports above does)
 
 _LAZY = {
     # contracts needing torch

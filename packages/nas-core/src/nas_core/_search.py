@@ -32,6 +32,7 @@ RUN_KEYS = (
     "channels_last",
     "compile",
     "pictures",
+    "threads",
 )
 RUN_DEFAULTS: dict[str, Any] = {
     "data": "digits",
@@ -51,6 +52,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "channels_last": False,
     "compile": False,
     "pictures": True,
+    "threads": "auto",
 }
 
 
@@ -65,6 +67,21 @@ def _accepted(kind: str, name: str) -> tuple[set[str], bool]:
         return set(), True
     names = {n for n, p in sig.parameters.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "self"}
     return names, any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+
+
+#: flat options with one meaning under another name in some components: ``epochs`` counts the passes over the
+#: data that train the search network (DARTS' epochs; the supernet training of one-shot strategies, ``train_epochs``)
+FLAT_SYNONYMS: dict[str, tuple[str, ...]] = {"epochs": ("train_epochs",)}
+
+
+def _takers(cfg: Mapping[str, Any], key: str) -> list[str]:
+    """The components of ``cfg`` (named, not instances) whose factory accepts option ``key``."""
+    takers = []
+    for comp in COMPONENTS:
+        c = cfg.get(comp)
+        if c is not None and "_instance" not in c and key in _accepted(comp, c["name"])[0]:
+            takers.append(comp)
+    return takers
 
 
 def resolve_config(
@@ -105,14 +122,11 @@ def resolve_config(
         if key in RUN_KEYS:
             cfg["run"][key] = value
             continue
-        takers = []
-        for comp in COMPONENTS:
-            c = cfg.get(comp)
-            if c is None or "_instance" in c:
-                continue
-            names, _ = _accepted(comp, c["name"])
-            if key in names:
-                takers.append(comp)
+        takers = _takers(cfg, key)
+        synonym = next((alt for alt in FLAT_SYNONYMS.get(key, ()) if not takers and len(_takers(cfg, alt)) == 1), None)
+        if synonym is not None:
+            cfg[_takers(cfg, synonym)[0]][synonym] = value
+            continue
         if not takers:
             valid = {comp: sorted(_accepted(comp, cfg[comp]["name"])[0]) for comp in COMPONENTS if comp in cfg and "_instance" not in cfg[comp]}
             listing = "; ".join(f"{comp} '{cfg[comp]['name']}': {', '.join(v) or 'none'}" for comp, v in valid.items())
@@ -202,7 +216,9 @@ def search(
     routed to the component that accepts them (``epochs=`` to the strategy, ``channels=`` to the space, ...);
     run options are ``seed``, ``device``, ``precision``, ``run_dir``, ``resume``, ``img_size``, ``limit``,
     ``table`` (a benchmark file used as fitness and for the proxy-vs-accuracy picture), ``trackers``
-    (e.g. ``["tensorboard"]``). With ``run_dir`` the directory receives the config, history, checkpoint,
+    (e.g. ``["tensorboard"]``), ``threads`` (CPU threads of torch: ``"auto"``, the default, or a number) and
+    ``progress`` (``None``: bars on a terminal, one line per epoch otherwise; ``True`` bars, ``"lines"``,
+    ``False`` silent). With ``run_dir`` the directory receives the config, history, checkpoint,
     ``result.json`` and pictures. ``config`` is an already resolved configuration (see :func:`resolve_config`).
 
     Example::
@@ -274,8 +290,11 @@ def search(
             plugin_manager=plugin_manager,
             channels_last=bool(run.get("channels_last")),
             compile=bool(run.get("compile")),
+            threads=run.get("threads", "auto"),
         )
     context.versions = _versions(cfg)
+    for phase, total in (getattr(strategy_obj, "progress_plan", dict)() or {}).items():
+        context.expect_epochs(total, phase)
     trackers = _attach_trackers(run.get("trackers") or (), context)
     try:
         result = strategy_obj.run(space_obj, evaluator, data_obj, context)

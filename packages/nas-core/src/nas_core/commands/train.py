@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else (run_dir / "train" if run_dir else Path("runs") / f"train-{time.strftime('%Y%m%d-%H%M%S')}")
     ctx = RunContext(
         device=args.device or "auto", precision=args.precision or "fp32", seed=args.seed or 0, run_dir=out,
-        resume=args.resume, progress=not args.no_progress and None,
+        resume=args.resume, progress="lines" if args.no_progress else None, threads=args.threads or "auto",
         config={"arch": str(arch), "space": space.config(), "data": str(args.data), "epochs": args.epochs,
                 "batch_size": args.batch_size, "lr": args.lr, "inherit": args.inherit, "img_size": img_size},
     )
