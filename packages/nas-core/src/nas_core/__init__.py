@@ -83,6 +83,7 @@ _LAZY = {
     "init_distributed": "._runtime",
     "save_checkpoint": "._runtime",
     "load_checkpoint": "._runtime",
+    "apply_threads": "._threads",
     # data
     "ImageData": "._data",
     "TensorImages": "._data",
@@ -194,3 +195,4 @@ if TYPE_CHECKING:  # pragma: no cover
         seed_everything,
         select_device,
     )
+    from ._threads import apply_threads

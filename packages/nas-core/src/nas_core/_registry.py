@@ -283,12 +283,14 @@ class Registry:
             installed = "none"
         parts.append(f"Installed: {installed}.")
         provider = FIRST_PARTY.get(self.kind, {}).get(key)
+        from ._install import install_hint
+
         if provider:
-            parts.append(f"'{key}' is provided by {provider}: pip install {provider}")
+            parts.append(f"'{key}' is provided by {provider}: {install_hint(provider)}")
         else:
             missing = sorted({d for n, d in FIRST_PARTY.get(self.kind, {}).items() if n not in self._entries})
             if missing:
-                parts.append(f"More {self.kind}s come with: {', '.join(missing)} (pip install {' '.join(missing)}).")
+                parts.append(f"More {self.kind}s come with: {', '.join(missing)} ({install_hint(*missing)}).")
         for plugin, error in self._failures():
             parts.append(f"Plugin {plugin} failed to load: {error}")
         return UnknownNameError(" ".join(parts), kind=self.kind, name=raw, suggestions=close)

@@ -230,6 +230,7 @@ def search(
     from ._context import RunContext
     from ._contracts import check_compatible
     from ._data import load_data
+    from ._resolved import resolved_sections
     from ._table import BenchmarkTable
 
     if config is None:
@@ -276,7 +277,8 @@ def search(
             run["data"], img_size=img_size, labels=needs_labels, skip_corrupt=bool(run.get("skip_corrupt")), limit=run.get("limit")
         )
 
-    public = _public(cfg)
+    # config.json records every component's options, defaults included: it alone reproduces the run
+    public = resolved_sections(_public(cfg), {c: cfg[c] for c in COMPONENTS if cfg.get(c)})
     if context is None:
         context = RunContext(
             device=run.get("device", "auto"),

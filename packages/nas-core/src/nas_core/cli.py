@@ -4,6 +4,7 @@ a subcommand's module is imported only when it runs, so ``nas --help`` stays fas
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -23,6 +24,7 @@ def _build_parser(pm: object) -> tuple[argparse.ArgumentParser, argparse._SubPar
 
 def main(argv: Sequence[str] | None = None) -> int:
     from ._errors import NasError
+    from ._install import missing_command
     from ._plugins import get_plugin_manager
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -35,6 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             command = _load_command(entry) if isinstance(entry.factory, str) else entry.factory
             command.add_arguments(p)
             p.set_defaults(_command=command)
+    if chosen is not None and chosen not in entries:
+        missing = missing_command(chosen)
+        if missing:
+            print(f"nas: error: {missing}", file=sys.stderr)
+            return 2
     args = parser.parse_args(argv)
     if getattr(args, "_command", None) is None:
         parser.print_help()
@@ -47,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"nas {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `nas plugins --names | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 0
 
 
 def _load_command(entry: object) -> object:

@@ -19,7 +19,11 @@ __all__ = ["COMMAND", "add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", default="nb201", help="registered space to sample from (default nb201)")
     parser.add_argument("--sample", type=int, default=100, help="number of distinct architectures (default 100)")
-    parser.add_argument("--proxies", default=None, help="comma-separated proxy names (default: all thirteen)")
+    parser.add_argument(
+        "--proxies", default=None,
+        help="comma-separated proxy names (default: every installed proxy, third parties' included, but the "
+             "combinations such as unified; see --unified)",
+    )
     parser.add_argument(
         "--data", default="digits", help="digits | photos | random (Gaussian inputs) | an image folder or dataset name"
     )
@@ -34,9 +38,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--table", default=None, help="benchmark table JSON: sample its architectures, add accuracy")
     parser.add_argument("--unified", default=None, help="also add the unified proxy with this preset (e.g. weighted)")
-    parser.add_argument("--out", default="proxies-out", help="output directory (default proxies-out)")
+    parser.add_argument(
+        "--out", default="proxies-out",
+        help="output directory for proxies.csv, summary.json and correlation.png (default ./proxies-out)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of sampling, weights, data and proxies")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 | mps ...")
+    parser.add_argument(
+        "--threads", default="auto", metavar="N|auto",
+        help="CPU threads of torch (default auto: the CPUs this process may use that other processes leave idle)",
+    )
     parser.add_argument(
         "-o", "--space-option", action="append", default=[], metavar="KEY=VALUE", help="space option, e.g. -o channels=8"
     )
@@ -95,18 +106,68 @@ def _images(args: argparse.Namespace) -> tuple[Any, Any]:
     return torch.stack(items), None
 
 
+def _proxy_names(arg: str | None) -> list[str]:
+    """The proxies to score, resolved through the registry: every installed proxy by default (combinations
+    of other proxies, ``composite=True`` in their registration, come through --unified)."""
+    from nas_core import ConfigError, get_plugin_manager
+
+    registry = get_plugin_manager().registry("proxy")
+    if not arg:
+        return [e.name for e in registry if not e.metadata.get("composite")]
+    names: list[str] = []
+    for raw in (p.strip() for p in arg.split(",")):
+        if not raw:
+            continue
+        entry = registry.get(raw)  # an unknown name raises the registry's error: close names, what is installed
+        if entry.metadata.get("composite"):
+            raise ConfigError(f"--proxies: '{entry.name}' combines other proxies; add it with --unified PRESET")
+        if entry.name not in names:
+            names.append(entry.name)
+    if not names:
+        raise ConfigError("--proxies: no proxy named; give comma-separated names (see `nas plugins --names`)")
+    return names
+
+
+def _is_builtin(name: str) -> bool:
+    """Ours (scored together, with shared passes, by score_all), not a third party's of the same name."""
+    from nas_core import get_entry
+
+    from ._utils import PROXY_NAMES
+
+    return name in PROXY_NAMES and get_entry("proxy", name).origin.dist == "nas-proxies"
+
+
+def _score_others(proxies: dict[str, Any], net: Any, images: Any, targets: Any, loss_fn: Any, scores: Any) -> None:
+    """Score ``net`` with the proxies that score_all does not know (third parties'), through their contract."""
+    from nas_core import NasError
+
+    for name, proxy in proxies.items():
+        try:
+            value = float(proxy.score(net, images, targets, loss_fn=loss_fn))
+        except NasError as exc:
+            scores.errors[name] = f"{name}: {exc}"
+            continue
+        if math.isfinite(value):
+            scores[name] = value
+        else:
+            scores.errors[name] = f"{name}: the score is {value}"
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
-    from nas_core import BenchmarkTable, create_space, select_device
+    from nas_core import BenchmarkTable, apply_threads, create_proxy, create_space, select_device
     from tqdm import tqdm
 
-    from ._engine import score_all
+    from ._engine import ProxyScores, score_all
     from ._objective import objective_loss
     from ._unified import UnifiedProxy, kendall_tau
-    from ._utils import PROXY_NAMES, pseudo_targets
+    from ._utils import pseudo_targets
 
-    names = [p.strip() for p in args.proxies.split(",")] if args.proxies else list(PROXY_NAMES)
+    names = _proxy_names(args.proxies)
+    builtin = [p for p in names if _is_builtin(p)]
+    others = {p: create_proxy(p) for p in names if p not in builtin}
+    threads = apply_threads(args.threads)
     space = create_space(args.space, **_parse_options(args.space_option))
     table = BenchmarkTable.load(args.table) if args.table else None
     rng = np.random.default_rng(args.seed)
@@ -127,17 +188,23 @@ def run(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     print(
         f"nas proxies: {len(archs)} architectures of '{args.space}', {len(names)} proxies, {args.data} x{args.batch} "
-        f"at {args.img_size}px on {device}; {how}",
+        f"at {args.img_size}px on {device}"
+        + (f" ({threads.threads} CPU thread{'s' if threads.threads > 1 else ''})" if device.type == "cpu" else "")
+        + f"; {how}; writing proxies.csv, summary.json and correlation.png to {out_dir}/ (--out)",
         file=sys.stderr,
     )
     rows: list[dict[str, Any]] = []
-    for arch in tqdm(archs, desc="scoring", disable=not sys.stderr.isatty()):
+    # without a terminal (a log, CI) a line every tenth of the work instead of a bar
+    lines, every, t_start = not sys.stderr.isatty(), max(1, len(archs) // 10), time.perf_counter()
+    for k, arch in enumerate(tqdm(archs, desc="scoring", disable=not sys.stderr.isatty()), 1):
         torch.manual_seed(args.seed)
         net = space.build(arch, num_classes=args.num_classes).to(device)
         if args.objective and loss_fn is None:
             loss_fn = objective_loss(args.objective, net, img_size=args.img_size, seed=args.seed)
         t0 = time.perf_counter()
-        scores = score_all(net, images, targets, names, loss_fn=loss_fn, arch=arch, errors="skip", seed=args.seed)
+        scores = (score_all(net, images, targets, builtin, loss_fn=loss_fn, arch=arch, errors="skip", seed=args.seed)
+                  if builtin else ProxyScores(arch=str(arch)))
+        _score_others(others, net, images, targets, loss_fn, scores)
         row: dict[str, Any] = {"arch": str(arch)}
         if table is not None:
             row["val_accuracy"] = table.accuracy(arch)
@@ -145,6 +212,11 @@ def run(args: argparse.Namespace) -> int:
         row["time_s"] = round(time.perf_counter() - t0, 4)
         row["errors"] = " | ".join(scores.errors.values())
         rows.append(row)
+        if lines and (k % every == 0 or k == len(archs)):
+            spent = time.perf_counter() - t_start
+            eta = f", ETA {spent / k * (len(archs) - k):.1f} s" if k < len(archs) else ""
+            print(f"nas proxies: {k}/{len(archs)} architectures scored ({spent:.1f} s{eta})",
+                  file=sys.stderr, flush=True)
     columns = list(names)
     if args.unified:
         up = UnifiedProxy(preset=args.unified)
