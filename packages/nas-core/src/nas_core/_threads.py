@@ -41,23 +41,22 @@ def prefer_passive_wait() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def _cgroup_quota() -> float | None:
+def _cgroup_quota(root: Path = Path("/sys/fs/cgroup"), proc: Path = Path("/proc/self/cgroup")) -> float | None:
     """CPUs allowed by the cgroup's CPU quota (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``); None when unlimited."""
     candidates: list[tuple[Path, Path | None]] = []
     try:
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
+        for line in proc.read_text().splitlines():
             hid, controllers, path = line.split(":", 2)
             rel = path.lstrip("/")
             if hid == "0":
-                candidates.append((Path("/sys/fs/cgroup", rel, "cpu.max"), None))
+                candidates.append((root / rel / "cpu.max", None))
             elif "cpu" in controllers.split(","):
                 for mount in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
-                    base = Path("/sys/fs/cgroup", mount, rel)
+                    base = root / mount / rel
                     candidates.append((base / "cpu.cfs_quota_us", base / "cpu.cfs_period_us"))
     except (OSError, ValueError):
         pass
-    candidates += [(Path("/sys/fs/cgroup/cpu.max"), None),
-                   (Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"), Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us"))]
+    candidates += [(root / "cpu.max", None), (root / "cpu" / "cpu.cfs_quota_us", root / "cpu" / "cpu.cfs_period_us")]
     for quota_file, period_file in candidates:
         try:
             if period_file is None:

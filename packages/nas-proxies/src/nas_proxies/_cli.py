@@ -231,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
     order = ["arch", *(["val_accuracy"] if table is not None else []), *columns, "time_s", "errors"]
     rows = [{k: r[k] for k in order} for r in rows]
     _write_csv(out_dir / "proxies.csv", rows)
+    what = f"{len(rows)} architectures of {args.space}, {args.data} x{args.batch} at {args.img_size}px"
     summary: dict[str, Any] = {
         "space": args.space,
         "space_config": space.config(),
@@ -243,13 +244,13 @@ def run(args: argparse.Namespace) -> int:
     if table is not None:
         acc = [r["val_accuracy"] for r in rows]
         summary["kendall_tau"] = {p: kendall_tau([r[p] for r in rows], acc) for p in columns}
-        _plot_vs_accuracy(out_dir / "correlation.png", rows, columns, summary["kendall_tau"])
+        _plot_vs_accuracy(out_dir / "correlation.png", rows, columns, summary["kendall_tau"], what)
         print("proxy          Kendall tau vs accuracy")
         for p in columns:
             print(f"  {p:<12} {summary['kendall_tau'][p]:+.3f}")
     else:
         summary["spearman"] = _spearman_matrix(rows, columns)
-        _plot_heatmap(out_dir / "correlation.png", summary["spearman"], columns)
+        _plot_heatmap(out_dir / "correlation.png", summary["spearman"], columns, what)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
     print(f"wrote {out_dir / 'proxies.csv'}, {out_dir / 'summary.json'} and {out_dir / 'correlation.png'}")
     return 0
@@ -290,43 +291,49 @@ def _figure(w: float, h: float) -> Any:
     return fig
 
 
-def _plot_heatmap(path: Path, corr: dict[str, dict[str, float]], cols: list[str]) -> None:
+def _plot_heatmap(path: Path, corr: dict[str, dict[str, float]], cols: list[str], what: str) -> None:
     import numpy as np
 
     m = np.array([[corr[a][b] for b in cols] for a in cols])
-    fig = _figure(1.0 + 0.55 * len(cols), 0.6 + 0.5 * len(cols))
+    size = min(12.0, 2.4 + 0.55 * len(cols))
+    fig = _figure(size + 1.2, size)
     ax = fig.add_subplot(1, 1, 1)
     im = ax.imshow(m, vmin=-1, vmax=1, cmap="coolwarm")
     ax.set_xticks(range(len(cols)), cols, rotation=60, ha="right")
     ax.set_yticks(range(len(cols)), cols)
     for i in range(len(cols)):
         for j in range(len(cols)):
-            if np.isfinite(m[i, j]):
-                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7)
-    ax.set_title("Spearman correlation between proxies")
-    fig.colorbar(im, ax=ax, fraction=0.046)
+            finite = np.isfinite(m[i, j])
+            ax.text(j, i, f"{m[i, j]:.2f}" if finite else "n/a", ha="center", va="center", fontsize=7,
+                    color="black" if finite else "0.5")
+    ax.set_xlabel("proxy")
+    ax.set_ylabel("proxy")
+    ax.set_title(f"Spearman rank correlation between proxies\n({what}; n/a: a constant score)", fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="Spearman rank correlation")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
 
 
-def _plot_vs_accuracy(path: Path, rows: list[dict[str, Any]], cols: list[str], taus: dict[str, float]) -> None:
+def _plot_vs_accuracy(path: Path, rows: list[dict[str, Any]], cols: list[str], taus: dict[str, float], what: str) -> None:
     import numpy as np
 
     n = len(cols)
     ncol = min(4, n)
     nrow = math.ceil(n / ncol)
-    fig = _figure(3.2 * ncol, 2.7 * nrow)
+    fig = _figure(3.2 * ncol, min(11.5, 2.5 * nrow + 0.6))
     acc = np.array([r["val_accuracy"] for r in rows], float)
     for k, p in enumerate(cols):
         ax = fig.add_subplot(nrow, ncol, k + 1)
         x = np.array([r[p] for r in rows], float)
         ok = np.isfinite(x)
         ax.scatter(x[ok], acc[ok], s=8, alpha=0.7)
-        ax.set_title(f"{p}  (tau {taus[p]:+.2f})", fontsize=9)
-        ax.set_xlabel(p, fontsize=8)
-        ax.set_ylabel("val. accuracy (%)", fontsize=8)
+        tau = f"{taus[p]:+.2f}" if math.isfinite(taus[p]) else "undefined"
+        ax.set_title(f"{p}  (Kendall tau {tau})", fontsize=9)
+        ax.set_xlabel(f"{p} score", fontsize=8)
+        ax.set_ylabel("benchmark accuracy (%)", fontsize=8)
         ax.tick_params(labelsize=7)
-    fig.tight_layout()
+    fig.suptitle(f"zero-cost proxies against benchmark accuracy ({what})", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=100)
 
 

@@ -115,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_text(out / "train.json", json.dumps(summary, indent=2) + "\n")
         from .._plots import draw_history
 
-        draw_history(res["history"], out / "training.png", title=f"training {summary['space']}")
+        draw_history(res["history"], out / "training.png",
+                     title=f"nas train: the {summary['space']} architecture on {args.data} with labels, {args.epochs} epochs")
         print(f"\nnas train: {summary['arch']}")
         print(f"  validation accuracy {res['val_acc']:.2f}% (best {res['best_val_acc']:.2f}%) after {args.epochs} epochs on {args.data}")
         print(f"  params {fmt_count(cost.params)}, FLOPs {fmt_count(cost.flops)}; {summary['seconds']:.1f} s; results in {out}")
