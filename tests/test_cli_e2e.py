@@ -32,6 +32,8 @@ def quick_run(tmp_path_factory):
 def test_quickstart_is_a_label_free_mim_darts_search_on_nb201(quick_run):
     rd, r = quick_run
     assert "running the quickstart search" in r.stderr
+    # no terminal here: one progress line per epoch instead of bars
+    assert "nas: epoch 1/3  train_loss" in r.stderr and "nas: epoch 3/3" in r.stderr and "ETA" in r.stderr
     assert "nas search finished" in r.stdout and "nas train" in r.stdout
     cfg = json.loads((rd / "config.json").read_text())
     assert cfg["space"]["name"] == "nb201" and cfg["objective"]["name"] == "mim" and cfg["strategy"]["name"] == "darts"
