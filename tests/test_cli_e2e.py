@@ -75,6 +75,7 @@ def test_show_train_and_bench_consume_the_run(quick_run, shared_data):
 
     r = nas("train", str(rd), "--epochs", "2", "--limit", "300", "--batch-size", "32", "--no-progress")
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "UserWarning" not in r.stderr, r.stderr[-3000:]
     out = json.loads((rd / "train" / "train.json").read_text())
     assert out["arch"] == best and out["num_classes"] == 10 and out["params"] > 0 and out["flops"] > 0
     assert out["history"][-1]["train_loss"] < out["history"][0]["train_loss"]
