@@ -131,7 +131,7 @@ def choose_threads(requested: int | str | None = "auto", *, current: int | None 
             warning = (
                 f"{n} threads asked for, but only {idle:.1f} CPUs are idle ({busy}): with more threads than idle "
                 f"CPUs each step can take many times longer; use --threads {max(1, math.floor(idle + _SPARE))} "
-                f"(threads={max(1, math.floor(idle + _SPARE))}) or --threads auto"
+                f"or --threads auto"
             )
         return ThreadPlan(n, "asked for", warning)
     if os.environ.get("OMP_NUM_THREADS", "").strip().isdigit() and current is not None:
@@ -166,7 +166,7 @@ def apply_threads(requested: int | str | None = "auto", *, warn: bool = True) ->
         torch.set_num_threads(plan.threads)
     _last_set = plan.threads
     if warn and plan.warning:
-        warnings.warn(f"nas: {plan.warning}", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"nas: warning: {plan.warning}", RuntimeWarning, stacklevel=3)
     return plan
 
 

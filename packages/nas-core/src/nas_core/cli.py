@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from typing import Sequence
 
 from .__about__ import __version__
@@ -22,12 +23,24 @@ def _build_parser(pm: object) -> tuple[argparse.ArgumentParser, argparse._SubPar
     return parser, sub, entries
 
 
+def _one_line_warnings() -> None:
+    """nas's own warnings (their text starts with "nas") print as one line, without file, line and source."""
+    default = warnings.formatwarning
+
+    def fmt(message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None) -> str:
+        text = str(message)
+        return f"{text}\n" if text.startswith("nas") else default(message, category, filename, lineno, line)
+
+    warnings.formatwarning = fmt  # type: ignore[assignment]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from ._errors import NasError
     from ._install import missing_command
     from ._plugins import get_plugin_manager
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    _one_line_warnings()
     pm = get_plugin_manager()
     parser, sub, entries = _build_parser(pm)
     chosen = next((a for a in argv if not a.startswith("-")), None)
