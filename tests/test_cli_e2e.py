@@ -33,6 +33,8 @@ def quick_run(tmp_path_factory):
 def test_quickstart_is_a_label_free_mim_darts_search_on_nb201(quick_run):
     rd, r = quick_run
     assert "running the quickstart search" in r.stderr
+    # no terminal here: one progress line per epoch instead of bars
+    assert "nas: epoch 1/3  train_loss" in r.stderr and "nas: epoch 3/3" in r.stderr and "ETA" in r.stderr
     assert "nas search finished" in r.stdout and "nas train" in r.stdout
     cfg = json.loads((rd / "config.json").read_text())
     assert cfg["space"]["name"] == "nb201" and cfg["objective"]["name"] == "mim" and cfg["strategy"]["name"] == "darts"
@@ -76,6 +78,7 @@ def test_show_train_and_bench_consume_the_run(quick_run, shared_data):
 
     r = nas("train", str(rd), "--epochs", "2", "--limit", "300", "--batch-size", "32", "--no-progress")
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "UserWarning" not in r.stderr, r.stderr[-3000:]
     out = json.loads((rd / "train" / "train.json").read_text())
     assert out["arch"] == best and out["num_classes"] == 10 and out["params"] > 0 and out["flops"] > 0
     assert out["history"][-1]["train_loss"] < out["history"][0]["train_loss"]

@@ -57,3 +57,18 @@ def test_readme_main_job_installs_every_package():
     line = next(line for line in readme.splitlines() if line.endswith("&& nas search"))
     for pkg in sorted(p.name for p in (ROOT / "packages").iterdir() if (p / "pyproject.toml").exists()):
         assert f"./packages/{pkg}" in line, f"the main-job command does not install {pkg}"
+
+
+def _doc_block(start: str) -> str:
+    import re
+
+    text = (ROOT / "docs" / "plugins.md").read_text()
+    return next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if b.startswith(start))
+
+
+def test_the_documented_objective_honours_the_contract():
+    from nas_core.testing import check_objective
+
+    namespace: dict = {}
+    exec(compile(_doc_block("# src/nas_thing/objective.py"), "docs/plugins.md", "exec"), namespace)
+    check_objective(lambda: namespace["Denoise"]())

@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("nas_spaces")
 pytest.importorskip("nas_proxies")
 
+from nas_core import Proxy, hookimpl  # noqa: E402
 from nas_core.cli import main  # noqa: E402
 
 TINY = ["--space", "nb201", "-o", "channels=4", "-o", "num_cells=1", "--batch", "8", "--img-size", "16"]
@@ -52,3 +53,53 @@ def test_proxies_command_reports_bad_options(tmp_path, capsys):
     rc = main(["proxies", *TINY, "--sample", "2", "--proxies", "synflw", "--out", str(tmp_path)])
     assert rc == 2
     assert "Did you mean 'synflow'" in capsys.readouterr().err
+
+
+class Widest(Proxy):
+    """A third party's proxy: the widest layer's channel count (data-free)."""
+
+    data_free = True
+
+    def score(self, net, images, targets=None, *, loss_fn=None):
+        return float(max(m.out_channels for m in net.modules() if hasattr(m, "out_channels")))
+
+
+class WidestPlugin:
+    @hookimpl
+    def nas_register_proxies(self, registry):
+        registry.add("widest_test", Widest, summary="test plugin's proxy", data_free=True)
+
+
+@pytest.fixture
+def widest_plugin():
+    import nas_core
+
+    name = nas_core.register_plugin(WidestPlugin(), "widest-test-plugin")
+    yield
+    nas_core.unregister_plugin(name)
+
+
+def test_a_third_party_proxy_is_scored_by_name_and_by_default(tmp_path, capsys, widest_plugin):
+    out = tmp_path / "named"
+    assert main(["proxies", *TINY, "--sample", "3", "--data", "random", "--proxies", "params,widest_test", "--out", str(out)]) == 0
+    rows = list(csv.DictReader((out / "proxies.csv").open()))
+    assert [r["widest_test"] for r in rows] == ["16.0"] * 3  # channels=4: the last stage has 4 x 4 channels
+    err = capsys.readouterr().err
+    assert f"to {out}/" in err, "nas proxies says where it writes"
+
+    import nas_core
+
+    default = [e.name for e in nas_core.get_plugin_manager().registry("proxy") if not e.metadata.get("composite")]
+    assert "widest_test" in default and "unified" not in default
+    out = tmp_path / "default"
+    assert main(["proxies", *TINY, "--sample", "2", "--data", "random", "--out", str(out)]) == 0
+    header = next(csv.reader((out / "proxies.csv").open()))
+    assert set(default) <= set(header), "the default list is every registered proxy"
+
+
+def test_without_nas_proxies_the_command_names_its_distribution(nas_plugins, capsys):
+    # an isolated manager without entry points: nas-core's own commands only, as if nas-proxies were not installed
+    assert main(["proxies", "--sample", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "'proxies' is a command of nas-proxies, which is not installed: pip install" in err
+    assert "invalid choice" not in err

@@ -31,7 +31,9 @@ def test_search_composes_names_and_fills_the_run_directory(fakes, tmp_path):
     saved = json.loads((rd / "result.json").read_text())
     assert saved["best"] == str(res.best) and saved["versions"] == res.versions and saved["seed"] == 0
     cfg = json.loads((rd / "config.json").read_text())
-    assert cfg["space"] == {"name": "fake"} and cfg["strategy"] == {"name": "fake", "budget": 4}
+    # every component's options, the defaults it used included (config.json alone reproduces the run)
+    assert cfg["space"] == {"name": "fake", "channels": 4, "num_classes": 10}
+    assert cfg["strategy"]["name"] == "fake" and cfg["strategy"]["budget"] == 4
     assert cfg["run"]["limit"] == 48
     again = nas_core.search(space="fake", objective="fake", strategy="fake", data="digits", limit=48, img_size=16,
                             budget=4, progress=False)

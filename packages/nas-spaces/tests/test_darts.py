@@ -359,3 +359,14 @@ def test_graph_has_both_cells_with_their_ops_and_outputs():
     ops = [op for _, _, op in g["normal"] if op]
     assert ops == [op for op, _ in DARTS_V2.normal]
     assert sorted(s for s, d, op in g["normal"] if d == "c_{k}") == ["0", "1", "2", "3"]
+
+
+def test_edge_names_name_every_row_of_the_architecture_weights():
+    import nas_core
+    from nas_spaces._darts_arch import NUM_EDGES, edge_index
+
+    space = nas_core.create_space("darts")
+    names = space.edge_names()
+    assert set(names) == {"normal", "reduce"} and len(names["normal"]) == NUM_EDGES == len(set(names["normal"]))
+    assert names["normal"][edge_index(2, 0)] == "node 0 <- c_{k-2}"
+    assert names["reduce"][edge_index(5, 4)] == "node 3 <- node 2"

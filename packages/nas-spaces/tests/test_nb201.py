@@ -276,13 +276,14 @@ def test_channels_last_supernet_computes_the_same():
         assert torch.allclose(u, v, atol=1e-5)
 
 
-def test_graph_lists_every_edge_but_none_with_its_op():
+def test_graph_lists_every_edge_with_its_op_and_names_the_weight_rows():
     import nas_core
 
     space = nas_core.create_space("nb201")
     arch = space.parse("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|")
     assert space.graph(arch) == {
-        "cell": [("in", "1", "nor_conv_3x3"), ("1", "2", "skip_connect"), ("in", "out", "avg_pool_3x3"), ("2", "out", "nor_conv_1x1")]
+        "cell": [("in", "1", "nor_conv_3x3"), ("in", "2", "none"), ("1", "2", "skip_connect"), ("in", "out", "avg_pool_3x3"),
+                 ("1", "out", "none"), ("2", "out", "nor_conv_1x1")]
     }
 
 
@@ -346,3 +347,5 @@ def test_default_discretization_never_gives_none():
     with torch.no_grad():
         with_none.alphas.copy_(sn.alphas)
     assert str(with_none.discretize()) == "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    names = space.edge_names()["cell"]
+    assert len(names) == 6 and names[2] == "node 2 <- node 1" and names[3] == "node 3 (out) <- node 0 (in)"

@@ -15,6 +15,17 @@ def nas_register_spaces(registry):
 
 
 @hookimpl
+def nas_register_objectives(registry):
+    registry.add(
+        "denoise",
+        "nas_plugin_example.objective:DenoiseObjective",
+        summary="predict the clean image from a noisy copy (label-free; example plugin)",
+        requires_labels=False,
+        smoke={"noise": 0.3},  # options that make a composition test take seconds (nothing to shrink here)
+    )
+
+
+@hookimpl
 def nas_register_proxies(registry):
     registry.add(
         "depth",

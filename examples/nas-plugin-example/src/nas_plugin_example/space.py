@@ -189,6 +189,16 @@ class ChainSpace(SearchSpace):
             flops += c * c * k * (hw0 if i < self.depth // 2 else hw1)
         return Cost(params=params, flops=flops)
 
+    def edge_names(self) -> dict[str, list[str]]:
+        """Rows of the supernet's ``arch_weights()``: one per block."""
+        return {"chain": [f"block {i}" for i in range(self.depth)]}
+
+    def graph(self, arch) -> dict[str, list[tuple[str, str, str]]]:
+        """The chain for drawing: input, one node per block output, each edge labelled with its op."""
+        ops = self.parse(str(arch)).ops
+        nodes = ["input", *(f"b{i}" for i in range(self.depth))]
+        return {"chain": [(nodes[i], nodes[i + 1], op) for i, op in enumerate(ops)]}
+
     def enumerate(self) -> Iterator[ChainArch]:
         for ops in itertools.product(OPS, repeat=self.depth):
             yield ChainArch(ops)

@@ -10,6 +10,10 @@ Plugins import only :data:`hookimpl`::
 
 Torch-heavy names (``RunContext``, ``Objective``, data loading, ...) are imported lazily on first
 access, so listing plugins and ``nas --help`` never import torch.
+
+Importing nas_core before torch makes idle OpenMP threads sleep instead of spinning
+(``OMP_WAIT_POLICY=PASSIVE`` unless set): on a machine where other processes hold cores, spinning threads made
+each training step up to 30x slower (see :mod:`nas_core._threads`).
 """
 
 from __future__ import annotations
@@ -60,6 +64,9 @@ from ._plugins import (
 from ._registry import Entry, Origin, Registry, accepted_kwargs, normalize_name
 from ._result import Candidate, SearchResult
 from ._table import BenchmarkTable, TableRow
+from ._threads import prefer_passive_wait
+
+prefer_passive_wait()  # before anything imports torch (none of the imports above does)
 
 _LAZY = {
     # contracts needing torch
@@ -82,6 +89,7 @@ _LAZY = {
     "init_distributed": "._runtime",
     "save_checkpoint": "._runtime",
     "load_checkpoint": "._runtime",
+    "apply_threads": "._threads",
     # data
     "ImageData": "._data",
     "TensorImages": "._data",
@@ -201,3 +209,4 @@ if TYPE_CHECKING:  # pragma: no cover
         seed_everything,
         select_device,
     )
+    from ._threads import apply_threads

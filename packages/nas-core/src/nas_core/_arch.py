@@ -170,6 +170,11 @@ class SearchSpace(abc.ABC):
         n = len(names)
         return {"graph": [(names[i], names[j], "") for i in range(n) for j in range(n) if adj[i, j] > 0.5]}
 
+    def edge_names(self) -> dict[str, list[str]]:
+        """What each row of the supernet's ``arch_weights()`` is, per cell type (``"node 2 <- node 0"``), for the
+        architecture-weight picture; the default is empty (rows are named ``edge 0``, ``edge 1``, ...)."""
+        return {}
+
     def config(self) -> dict[str, Any]:
         """Options that rebuild this space with ``create_space(name, **config)`` (saved in results)."""
         return {}

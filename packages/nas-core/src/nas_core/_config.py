@@ -59,6 +59,8 @@ def _normalise(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
 
     cfg: dict[str, Any] = {}
     for key, value in raw.items():
+        if key.startswith("_"):  # a run's own bookkeeping in config.json (_seed, _fingerprint)
+            continue
         if key in SECTIONS[1:] and isinstance(value, str):
             cfg.setdefault(key, {})["name"] = value
         elif key in SECTIONS:

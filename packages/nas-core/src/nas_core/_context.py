@@ -23,6 +23,8 @@ from ._io import atomic_write_text
 from ._json import jsonable as _jsonable
 from ._plugins import get_plugin_manager
 from ._rundir import append_line, open_run_dir, run_dir_path
+from ._progress import EpochLines, check_progress, wants_bars, wants_lines
+from ._threads import apply_threads, describe
 from ._runtime import (
     PRECISIONS,
     DistState,
@@ -60,7 +62,8 @@ class RunContext:
         written). It must be new or empty unless ``resume=True``, and it is locked for the run's life: a second
         process on it is refused, naming the first (see :meth:`close`).
     :param resume: continue from ``run_dir/checkpoint.pt``.
-    :param progress: show progress bars (``None``: only on a terminal); always off on non-main ranks.
+    :param progress: ``None``: progress bars on a terminal, else one line per epoch or generation (metrics, time,
+        ETA) on stderr; ``True``: bars; ``"lines"``: lines; ``False``: neither. Always off on non-main ranks.
     :param deterministic: deterministic kernels (CPU always; cuDNN when on GPU).
     :param distributed: join the torchrun process group when the environment describes one.
     :param config: the resolved run configuration (saved as ``config.json``; a resumed run must match it).
@@ -68,6 +71,8 @@ class RunContext:
     :param channels_last: use channels-last memory format on CUDA.
     :param compile: ask the strategy to run its training forward through ``torch.compile`` (strategies whose
         ``supports_compile`` is true read it; ``nas_core.search`` refuses it for the others).
+    :param threads: CPU threads of torch: ``"auto"`` (the usable CPUs other processes leave idle, see
+        :mod:`nas_core._threads`), a number, or ``None`` to leave torch's setting alone.
     """
 
     def __init__(
@@ -86,6 +91,7 @@ class RunContext:
         channels_last: bool = False,
         compile: bool = False,
         log_every: int = 10,
+        threads: int | str | None = "auto",
     ):
         if precision not in PRECISIONS:
             raise ConfigError(f"precision: '{precision}' is not supported (choose from {', '.join(PRECISIONS)})")
@@ -93,6 +99,7 @@ class RunContext:
             raise ConfigError(f"seed: expected an integer, got {seed!r}")
         self.dist = init_distributed(None if device in (None, "auto") else parse_device(device).type) if distributed else DistState()
         self.device = select_device(device, local_rank=self.dist.local_rank)
+        self.threads = None if threads is None else apply_threads(threads, warn=self.is_main)
         self.precision = precision
         self.seed = int(seed)
         self.deterministic = deterministic
@@ -100,7 +107,8 @@ class RunContext:
         if self.dist.enabled:  # every rank uses rank 0's directory (default names may embed a time stamp)
             self.run_dir = self.broadcast_object(self.run_dir)
         self.resume = bool(resume)
-        self.progress_enabled = progress
+        self.progress_enabled = check_progress(progress)
+        self._lines = EpochLines() if self.is_main and wants_lines(progress) else None
         self.config: dict[str, Any] = dict(config or {})
         self._pm = plugin_manager
         self.channels_last = channels_last and self.device.type == "cuda"
@@ -160,7 +168,7 @@ class RunContext:
 
     def fingerprint(self) -> str:
         """A hash of the configuration that must not change across a resume."""
-        volatile = ("resume", "run_dir", "progress", "device", "trackers", "pictures", "download")
+        volatile = ("resume", "run_dir", "progress", "device", "trackers", "pictures", "download", "threads")
         cfg = {k: v for k, v in self.config.items() if k not in volatile}
         if isinstance(cfg.get("run"), Mapping):
             cfg["run"] = {k: v for k, v in cfg["run"].items() if k not in volatile}
@@ -261,11 +269,15 @@ class RunContext:
         """A tqdm progress bar (off on non-main ranks; on a terminal only unless ``progress=True``)."""
         from tqdm.auto import tqdm
 
-        if not self.is_main or self.progress_enabled is False:
-            disable: bool | None = True
-        else:
-            disable = None if self.progress_enabled is None else False
+        bars = wants_bars(self.progress_enabled) if self.is_main else False
+        disable = None if bars is None else not bars
         return tqdm(iterable, total=total, desc=desc, disable=disable, dynamic_ncols=True, leave=False, file=sys.stderr, **kwargs)
+
+    def expect_epochs(self, total: int, phase: str = "") -> None:
+        """Tell the progress lines how many epochs (or generations) a phase reports, for their ETA
+        (``phase`` is the ``"phase"`` metric of the phase's :meth:`log_epoch` records, ``""`` when none)."""
+        if self._lines is not None:
+            self._lines.expect(total, phase)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -279,6 +291,12 @@ class RunContext:
                 atomic_write_text(cfg_path, json.dumps(payload, indent=2) + "\n")
         self._started = True
         self._t0 = time.perf_counter()
+        if self._lines is not None:
+            self._lines.restart_clock()
+            where = f", run directory {self.run_dir}" if self.run_dir is not None else ""
+            threads = f", {describe(self.threads)}" if self.threads is not None and self.device.type == "cpu" else ""
+            print(f"nas: {'resuming' if self.resume else 'starting'} on {self.device}{threads}{where}",
+                  file=sys.stderr, flush=True)
         self.plugin_manager.nas_run_start(context=self)
 
     @contextlib.contextmanager
@@ -349,6 +367,8 @@ class RunContext:
         """Report an epoch/generation to the hooks and the history file."""
         clean = _jsonable(dict(metrics))
         self._append({"kind": "epoch", "epoch": int(epoch), **clean})
+        if self._lines is not None:
+            self._lines.report(int(epoch), clean)
         self.plugin_manager.nas_epoch_end(context=self, epoch=int(epoch), metrics=clean)
 
     def candidate_evaluated(self, arch: Any, scores: Mapping[str, float]) -> None:

@@ -289,6 +289,21 @@ class Strategy(abc.ABC):
         """Options that rebuild this strategy (saved with results)."""
         return {}
 
+    def progress_plan(self) -> dict[str, int]:
+        """How many epochs or generations each phase of :meth:`run` reports through ``context.log_epoch``
+        (``{phase: count}``, keyed by the records' ``"phase"`` metric, ``""`` for records without one), for the
+        ETA of progress lines. The default reads ``epochs`` (or ``train_epochs``) and ``generations`` from
+        :meth:`config`; override it when the strategy knows better."""
+        cfg = self.config()
+        plan: dict[str, int] = {}
+        epochs = cfg.get("epochs", cfg.get("train_epochs"))
+        if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > 0:
+            plan[""] = plan["train"] = epochs
+        generations = cfg.get("generations")
+        if isinstance(generations, int) and not isinstance(generations, bool) and generations > 0:
+            plan["search"] = generations
+        return plan
+
     @abc.abstractmethod
     def run(
         self,

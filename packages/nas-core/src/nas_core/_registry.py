@@ -346,14 +346,16 @@ class Registry:
         parts.append(f"Installed: {installed}.")
         disabled = dict(self._disabled())
         provider = FIRST_PARTY.get(self.kind, {}).get(key)
+        from ._install import install_hint
+
         if provider and provider in disabled:
             parts.append(f"'{key}' is provided by {provider}, which is installed but disabled by {disabled[provider]}.")
         elif provider:
-            parts.append(f"'{key}' is provided by {provider}: pip install {provider}")
+            parts.append(f"'{key}' is provided by {provider}: {install_hint(provider)}")
         else:
             missing = sorted({d for n, d in FIRST_PARTY.get(self.kind, {}).items() if n not in self._entries and d not in disabled})
             if missing:
-                parts.append(f"More {self.kind}s come with: {', '.join(missing)} (pip install {' '.join(missing)}).")
+                parts.append(f"More {self.kind}s come with: {', '.join(missing)} ({install_hint(*missing)}).")
         others = {d: why for d, why in disabled.items() if d != provider}
         if others:
             parts.append("Installed but disabled: " + "; ".join(f"{d} (by {why})" for d, why in sorted(others.items())) + ".")

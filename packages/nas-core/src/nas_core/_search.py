@@ -21,6 +21,7 @@ from ._options import Range, check_options
 from ._plots import draw_run
 from ._plugins import NasPluginManager, get_plugin_manager
 from ._registry import keyword_names
+from ._resolved import resolved_sections
 from ._rundir import check_run_dir, run_dir_path
 from ._table import BenchmarkTable
 from .tracking import create_tracker
@@ -53,6 +54,7 @@ class RunOptions:
     compile: bool = False
     pictures: bool = True
     download: bool = False
+    threads: Any = "auto"
 
 
 #: run-level options (everything else is routed to a component)
@@ -67,6 +69,21 @@ def _accepted(pm: NasPluginManager, kind: str, name: str) -> set[str]:
 
 def _manager(plugin_manager: NasPluginManager | None) -> NasPluginManager:
     return plugin_manager if plugin_manager is not None else get_plugin_manager()
+
+
+#: flat options with one meaning under another name in some components: ``epochs`` counts the passes over the
+#: data that train the search network (DARTS' epochs; the supernet training of one-shot strategies, ``train_epochs``)
+FLAT_SYNONYMS: dict[str, tuple[str, ...]] = {"epochs": ("train_epochs",)}
+
+
+def _takers(pm: NasPluginManager, cfg: Mapping[str, Any], key: str) -> list[str]:
+    """The components of ``cfg`` (named, not instances) whose factory accepts option ``key``."""
+    takers = []
+    for comp in COMPONENTS:
+        c = cfg.get(comp)
+        if c is not None and "_instance" not in c and key in _accepted(pm, comp, c["name"]):
+            takers.append(comp)
+    return takers
 
 
 def resolve_config(
@@ -110,13 +127,11 @@ def resolve_config(
         if key in RUN_KEYS:
             cfg["run"][key] = value
             continue
-        takers = []
-        for comp in COMPONENTS:
-            c = cfg.get(comp)
-            if c is None or "_instance" in c:
-                continue
-            if key in _accepted(pm, comp, c["name"]):
-                takers.append(comp)
+        takers = _takers(pm, cfg, key)
+        synonym = next((alt for alt in FLAT_SYNONYMS.get(key, ()) if not takers and len(_takers(pm, cfg, alt)) == 1), None)
+        if synonym is not None:
+            cfg[_takers(pm, cfg, synonym)[0]][synonym] = value
+            continue
         if not takers:
             valid = {comp: sorted(_accepted(pm, comp, cfg[comp]["name"])) for comp in COMPONENTS if comp in cfg and "_instance" not in cfg[comp]}
             listing = "; ".join(f"{comp} '{cfg[comp]['name']}': {', '.join(v) or 'none'}" for comp, v in valid.items())
@@ -199,7 +214,9 @@ def search(
     routed to the component that accepts them (``epochs=`` to the strategy, ``channels=`` to the space, ...);
     run options are ``seed``, ``device``, ``precision``, ``run_dir``, ``resume``, ``img_size``, ``limit``,
     ``table`` (a benchmark file used as fitness and for the proxy-vs-accuracy picture), ``trackers``
-    (e.g. ``["tensorboard"]``). With ``run_dir`` the directory receives the config, history, checkpoint,
+    (e.g. ``["tensorboard"]``), ``threads`` (CPU threads of torch: ``"auto"``, the default, or a number) and
+    ``progress`` (``None``: bars on a terminal, one line per epoch otherwise; ``True`` bars, ``"lines"``,
+    ``False`` silent). With ``run_dir`` the directory receives the config, history, checkpoint,
     ``result.json`` and pictures. ``config`` is an already resolved configuration (see :func:`resolve_config`).
     Names are built from ``plugin_manager``'s registries and its hooks observe the run (default: the shared
     manager; a given ``context`` brings its own).
@@ -224,8 +241,12 @@ def search(
     run = cfg["run"]
     own = context is None
     if context is None:
-        context = _context(run, _public(cfg), pm)
+        # config.json records every component's options, defaults included: it alone reproduces the run
+        public = resolved_sections(_public(cfg), {c: cfg[c] for c in COMPONENTS if cfg.get(c)})
+        context = _context(run, public, pm)
         context._hold_lock = True  # held until the pictures are drawn, below
+    for phase, total in (getattr(ready.strategy, "progress_plan", dict)() or {}).items():
+        context.expect_epochs(total, phase)
     try:
         context.versions = _versions(pm, cfg)
         _prepare_objective(ready.evaluator, ready.data, context)
@@ -251,6 +272,7 @@ def _context(run: Mapping[str, Any], public: dict[str, Any], pm: NasPluginManage
         plugin_manager=pm,
         channels_last=bool(run.get("channels_last")),
         compile=bool(run.get("compile")),
+        threads=run.get("threads", "auto"),
     )
 
 

@@ -73,6 +73,7 @@ def train_architecture(
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * len(train_loader))
     start_epoch, history = 0, []
+    context.expect_epochs(epochs)
     with context.lifecycle():
         state = context.load_checkpoint()
         if state is not None:
@@ -100,10 +101,11 @@ def train_architecture(
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                 opt.step()
                 sched.step()
-                loss_sum += float(loss) * labels.numel()
+                loss_value = float(loss.detach())
+                loss_sum += loss_value * labels.numel()
                 correct += int((logits.argmax(-1) == labels).sum())
                 seen += int(labels.numel())
-                context.log_step(step, {"loss": float(loss), "lr": sched.get_last_lr()[0]})
+                context.log_step(step, {"loss": loss_value, "lr": sched.get_last_lr()[0]})
                 step += 1
             val_acc, val_loss = evaluate(model, val_loader, context)
             rec = {

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -26,11 +27,24 @@ def _build_parser(pm: object) -> tuple[argparse.ArgumentParser, argparse._SubPar
     return parser, sub, entries
 
 
+def _one_line_warnings() -> None:
+    """nas's own warnings (their text starts with "nas") print as one line, without file, line and source."""
+    default = warnings.formatwarning
+
+    def fmt(message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None) -> str:
+        text = str(message)
+        return f"{text}\n" if text.startswith("nas") else default(message, category, filename, lineno, line)
+
+    warnings.formatwarning = fmt  # type: ignore[assignment]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from ._errors import NasError, Terminated
+    from ._install import missing_command
     from ._plugins import get_plugin_manager
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    _one_line_warnings()
     pm = get_plugin_manager()
     parser, sub, entries = _build_parser(pm)
     chosen = next((a for a in argv if not a.startswith("-")), None)
@@ -40,6 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             command = entry.load()
             command.add_arguments(p)
             p.set_defaults(_command=command)
+    if chosen is not None and chosen not in entries:
+        missing = missing_command(chosen)
+        if missing:
+            print(f"nas: error: {missing}", file=sys.stderr)
+            return 2
     args = parser.parse_args(argv)
     if getattr(args, "_command", None) is None:
         parser.print_help()
@@ -51,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NasError as exc:
         print(f"{prefix}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `nas plugins --names | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 0
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)
         hint = getattr(args._command, "resume_hint", None)

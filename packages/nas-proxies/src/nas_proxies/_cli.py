@@ -19,7 +19,11 @@ __all__ = ["COMMAND", "add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", default="nb201", help="registered space to sample from (default nb201)")
     parser.add_argument("--sample", type=int, default=100, help="number of distinct architectures (default 100)")
-    parser.add_argument("--proxies", default=None, help="comma-separated proxy names (default: all thirteen)")
+    parser.add_argument(
+        "--proxies", default=None,
+        help="comma-separated proxy names (default: every installed proxy, third parties' included, but the "
+             "combinations such as unified; see --unified)",
+    )
     parser.add_argument(
         "--data", default="digits", help="digits | photos | random (Gaussian inputs) | an image folder or dataset name"
     )
@@ -34,9 +38,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--table", default=None, help="benchmark table JSON: sample its architectures, add accuracy")
     parser.add_argument("--unified", default=None, help="also add the unified proxy with this preset (e.g. weighted)")
-    parser.add_argument("--out", default="proxies-out", help="output directory (default proxies-out)")
+    parser.add_argument(
+        "--out", default="proxies-out",
+        help="output directory for proxies.csv, summary.json and correlation.png (default ./proxies-out)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of sampling, weights, data and proxies")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 | mps ...")
+    parser.add_argument(
+        "--threads", default="auto", metavar="N|auto",
+        help="CPU threads of torch (default auto: the CPUs this process may use that other processes leave idle)",
+    )
     parser.add_argument(
         "-o", "--space-option", action="append", default=[], metavar="KEY=VALUE", help="space option, e.g. -o channels=8"
     )
@@ -95,18 +106,68 @@ def _images(args: argparse.Namespace) -> tuple[Any, Any]:
     return torch.stack(items), None
 
 
+def _proxy_names(arg: str | None) -> list[str]:
+    """The proxies to score, resolved through the registry: every installed proxy by default (combinations
+    of other proxies, ``composite=True`` in their registration, come through --unified)."""
+    from nas_core import ConfigError, get_plugin_manager
+
+    registry = get_plugin_manager().registry("proxy")
+    if not arg:
+        return [e.name for e in registry if not e.metadata.get("composite")]
+    names: list[str] = []
+    for raw in (p.strip() for p in arg.split(",")):
+        if not raw:
+            continue
+        entry = registry.get(raw)  # an unknown name raises the registry's error: close names, what is installed
+        if entry.metadata.get("composite"):
+            raise ConfigError(f"--proxies: '{entry.name}' combines other proxies; add it with --unified PRESET")
+        if entry.name not in names:
+            names.append(entry.name)
+    if not names:
+        raise ConfigError("--proxies: no proxy named; give comma-separated names (see `nas plugins --names`)")
+    return names
+
+
+def _is_builtin(name: str) -> bool:
+    """Ours (scored together, with shared passes, by score_all), not a third party's of the same name."""
+    from nas_core import get_entry
+
+    from ._utils import PROXY_NAMES
+
+    return name in PROXY_NAMES and get_entry("proxy", name).origin.dist == "nas-proxies"
+
+
+def _score_others(proxies: dict[str, Any], net: Any, images: Any, targets: Any, loss_fn: Any, scores: Any) -> None:
+    """Score ``net`` with the proxies that score_all does not know (third parties'), through their contract."""
+    from nas_core import NasError
+
+    for name, proxy in proxies.items():
+        try:
+            value = float(proxy.score(net, images, targets, loss_fn=loss_fn))
+        except NasError as exc:
+            scores.errors[name] = f"{name}: {exc}"
+            continue
+        if math.isfinite(value):
+            scores[name] = value
+        else:
+            scores.errors[name] = f"{name}: the score is {value}"
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
-    from nas_core import BenchmarkTable, create_space, select_device
+    from nas_core import BenchmarkTable, apply_threads, create_proxy, create_space, select_device
     from tqdm import tqdm
 
-    from ._engine import score_all
+    from ._engine import ProxyScores, score_all
     from ._objective import objective_loss
     from ._unified import UnifiedProxy, kendall_tau
-    from ._utils import PROXY_NAMES, pseudo_targets
+    from ._utils import pseudo_targets
 
-    names = [p.strip() for p in args.proxies.split(",")] if args.proxies else list(PROXY_NAMES)
+    names = _proxy_names(args.proxies)
+    builtin = [p for p in names if _is_builtin(p)]
+    others = {p: create_proxy(p) for p in names if p not in builtin}
+    threads = apply_threads(args.threads)
     space = create_space(args.space, **_parse_options(args.space_option))
     table = BenchmarkTable.load(args.table) if args.table else None
     rng = np.random.default_rng(args.seed)
@@ -127,17 +188,23 @@ def run(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     print(
         f"nas proxies: {len(archs)} architectures of '{args.space}', {len(names)} proxies, {args.data} x{args.batch} "
-        f"at {args.img_size}px on {device}; {how}",
+        f"at {args.img_size}px on {device}"
+        + (f" ({threads.threads} CPU thread{'s' if threads.threads > 1 else ''})" if device.type == "cpu" else "")
+        + f"; {how}; writing proxies.csv, summary.json and correlation.png to {out_dir}/ (--out)",
         file=sys.stderr,
     )
     rows: list[dict[str, Any]] = []
-    for arch in tqdm(archs, desc="scoring", disable=not sys.stderr.isatty()):
+    # without a terminal (a log, CI) a line every tenth of the work instead of a bar
+    lines, every, t_start = not sys.stderr.isatty(), max(1, len(archs) // 10), time.perf_counter()
+    for k, arch in enumerate(tqdm(archs, desc="scoring", disable=not sys.stderr.isatty()), 1):
         torch.manual_seed(args.seed)
         net = space.build(arch, num_classes=args.num_classes).to(device)
         if args.objective and loss_fn is None:
             loss_fn = objective_loss(args.objective, net, img_size=args.img_size, seed=args.seed)
         t0 = time.perf_counter()
-        scores = score_all(net, images, targets, names, loss_fn=loss_fn, arch=arch, errors="skip", seed=args.seed)
+        scores = (score_all(net, images, targets, builtin, loss_fn=loss_fn, arch=arch, errors="skip", seed=args.seed)
+                  if builtin else ProxyScores(arch=str(arch)))
+        _score_others(others, net, images, targets, loss_fn, scores)
         row: dict[str, Any] = {"arch": str(arch)}
         if table is not None:
             row["val_accuracy"] = table.accuracy(arch)
@@ -145,6 +212,11 @@ def run(args: argparse.Namespace) -> int:
         row["time_s"] = round(time.perf_counter() - t0, 4)
         row["errors"] = " | ".join(scores.errors.values())
         rows.append(row)
+        if lines and (k % every == 0 or k == len(archs)):
+            spent = time.perf_counter() - t_start
+            eta = f", ETA {spent / k * (len(archs) - k):.1f} s" if k < len(archs) else ""
+            print(f"nas proxies: {k}/{len(archs)} architectures scored ({spent:.1f} s{eta})",
+                  file=sys.stderr, flush=True)
     columns = list(names)
     if args.unified:
         up = UnifiedProxy(preset=args.unified)
@@ -159,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
     order = ["arch", *(["val_accuracy"] if table is not None else []), *columns, "time_s", "errors"]
     rows = [{k: r[k] for k in order} for r in rows]
     _write_csv(out_dir / "proxies.csv", rows)
+    what = f"{len(rows)} architectures of {args.space}, {args.data} x{args.batch} at {args.img_size}px"
     summary: dict[str, Any] = {
         "space": args.space,
         "space_config": space.config(),
@@ -171,13 +244,13 @@ def run(args: argparse.Namespace) -> int:
     if table is not None:
         acc = [r["val_accuracy"] for r in rows]
         summary["kendall_tau"] = {p: kendall_tau([r[p] for r in rows], acc) for p in columns}
-        _plot_vs_accuracy(out_dir / "correlation.png", rows, columns, summary["kendall_tau"])
+        _plot_vs_accuracy(out_dir / "correlation.png", rows, columns, summary["kendall_tau"], what)
         print("proxy          Kendall tau vs accuracy")
         for p in columns:
             print(f"  {p:<12} {summary['kendall_tau'][p]:+.3f}")
     else:
         summary["spearman"] = _spearman_matrix(rows, columns)
-        _plot_heatmap(out_dir / "correlation.png", summary["spearman"], columns)
+        _plot_heatmap(out_dir / "correlation.png", summary["spearman"], columns, what)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
     print(f"wrote {out_dir / 'proxies.csv'}, {out_dir / 'summary.json'} and {out_dir / 'correlation.png'}")
     return 0
@@ -218,43 +291,49 @@ def _figure(w: float, h: float) -> Any:
     return fig
 
 
-def _plot_heatmap(path: Path, corr: dict[str, dict[str, float]], cols: list[str]) -> None:
+def _plot_heatmap(path: Path, corr: dict[str, dict[str, float]], cols: list[str], what: str) -> None:
     import numpy as np
 
     m = np.array([[corr[a][b] for b in cols] for a in cols])
-    fig = _figure(1.0 + 0.55 * len(cols), 0.6 + 0.5 * len(cols))
+    size = min(12.0, 2.4 + 0.55 * len(cols))
+    fig = _figure(size + 1.2, size)
     ax = fig.add_subplot(1, 1, 1)
     im = ax.imshow(m, vmin=-1, vmax=1, cmap="coolwarm")
     ax.set_xticks(range(len(cols)), cols, rotation=60, ha="right")
     ax.set_yticks(range(len(cols)), cols)
     for i in range(len(cols)):
         for j in range(len(cols)):
-            if np.isfinite(m[i, j]):
-                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7)
-    ax.set_title("Spearman correlation between proxies")
-    fig.colorbar(im, ax=ax, fraction=0.046)
+            finite = np.isfinite(m[i, j])
+            ax.text(j, i, f"{m[i, j]:.2f}" if finite else "n/a", ha="center", va="center", fontsize=7,
+                    color="black" if finite else "0.5")
+    ax.set_xlabel("proxy")
+    ax.set_ylabel("proxy")
+    ax.set_title(f"Spearman rank correlation between proxies\n({what}; n/a: a constant score)", fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="Spearman rank correlation")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
 
 
-def _plot_vs_accuracy(path: Path, rows: list[dict[str, Any]], cols: list[str], taus: dict[str, float]) -> None:
+def _plot_vs_accuracy(path: Path, rows: list[dict[str, Any]], cols: list[str], taus: dict[str, float], what: str) -> None:
     import numpy as np
 
     n = len(cols)
     ncol = min(4, n)
     nrow = math.ceil(n / ncol)
-    fig = _figure(3.2 * ncol, 2.7 * nrow)
+    fig = _figure(3.2 * ncol, min(11.5, 2.5 * nrow + 0.6))
     acc = np.array([r["val_accuracy"] for r in rows], float)
     for k, p in enumerate(cols):
         ax = fig.add_subplot(nrow, ncol, k + 1)
         x = np.array([r[p] for r in rows], float)
         ok = np.isfinite(x)
         ax.scatter(x[ok], acc[ok], s=8, alpha=0.7)
-        ax.set_title(f"{p}  (tau {taus[p]:+.2f})", fontsize=9)
-        ax.set_xlabel(p, fontsize=8)
-        ax.set_ylabel("val. accuracy (%)", fontsize=8)
+        tau = f"{taus[p]:+.2f}" if math.isfinite(taus[p]) else "undefined"
+        ax.set_title(f"{p}  (Kendall tau {tau})", fontsize=9)
+        ax.set_xlabel(f"{p} score", fontsize=8)
+        ax.set_ylabel("benchmark accuracy (%)", fontsize=8)
         ax.tick_params(labelsize=7)
-    fig.tight_layout()
+    fig.suptitle(f"zero-cost proxies against benchmark accuracy ({what})", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=100)
 
 

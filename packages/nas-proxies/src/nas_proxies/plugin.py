@@ -60,6 +60,7 @@ def nas_register_proxies(registry: Any) -> None:
         "nas_proxies._unified:UnifiedProxy",
         aliases=("up", "unified_proxy"),
         summary="UP-NAS unified proxy: weighted sum of normalised proxies, presets of table 1, Kendall-tau fitting (TPE)",
+        composite=True,  # a combination of the others: `nas proxies` adds it with --unified, not by default
         higher_is_better=True,
         needs_targets=False,
         data_free=False,

@@ -826,6 +826,15 @@ class DartsSpace(SearchSpace):
             out[name] = edges
         return out
 
+    def edge_names(self) -> dict[str, list[str]]:
+        """Rows of the supernet's ``arch_weights()`` per cell type: ``node 0 <- c_{k-2}``, ..., ``node 3 <- node 2``."""
+        source = lambda j: ("c_{k-2}", "c_{k-1}")[j] if j < 2 else f"node {j - 2}"  # noqa: E731
+        names = [""] * NUM_EDGES
+        for node in range(2, 2 + STEPS):
+            for src in range(node):
+                names[edge_index(node, src)] = f"node {node - 2} <- {source(src)}"
+        return {kind: list(names) for kind in _CELLS}
+
     def cost(self, arch: Architecture | Any) -> Cost:
         a = arch if isinstance(arch, DartsArch) else DartsArch.parse(arch if isinstance(arch, str) else str(arch))
         hit = self._cost_cache.get(a)

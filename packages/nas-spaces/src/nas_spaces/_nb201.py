@@ -720,10 +720,16 @@ class NB201Space(SearchSpace):
 
     # -- cost -----------------------------------------------------------------------------------
     def graph(self, arch: Architecture) -> dict[str, list[tuple[str, str, str]]]:
-        """The cell as edges ``(from node, to node, op)`` for drawing; ``none`` edges are left out."""
+        """The cell as edges ``(from node, to node, op)`` for drawing, ``none`` edges included (drawn as absent:
+        a cell whose output receives only ``none`` shows as disconnected)."""
         a = self.parse(str(arch))
         names = ("in", "1", "2", "out")
-        return {"cell": [(names[j], names[i], op) for op, (i, j) in zip(a.ops, NB201_EDGES) if op != "none"]}
+        return {"cell": [(names[j], names[i], op) for op, (i, j) in zip(a.ops, NB201_EDGES)]}
+
+    def edge_names(self) -> dict[str, list[str]]:
+        """Rows of the supernet's ``arch_weights()``: ``node 1 <- node 0 (in)``, ..., in the official string's order."""
+        names = ("node 0 (in)", "node 1", "node 2", "node 3 (out)")
+        return {"cell": [f"{names[i]} <- {names[j]}" for i, j in NB201_EDGES]}
 
     def cost(self, arch: Architecture) -> Cost:
         """Analytic parameters and MACs of :meth:`build` ``(arch, num_classes=self.num_classes)``."""

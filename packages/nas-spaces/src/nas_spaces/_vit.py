@@ -728,7 +728,7 @@ class VitSpace(SearchSpace):
         a = self.parse(arch)
         nodes = [f"embed {a.embed_dim}", *(f"L{i}" for i in range(a.depth)), "head"]
         labels = [f"h{h} r{_fmt_ratio(r)}" for h, r in zip(a.num_heads, a.mlp_ratio)] + [""]
-        return {"vit": [(nodes[i], nodes[i + 1], labels[i]) for i in range(len(nodes) - 1)]}
+        return {"transformer blocks (h: attention heads, r: MLP ratio)": [(nodes[i], nodes[i + 1], labels[i]) for i in range(len(nodes) - 1)]}
 
     def cost(self, arch: Architecture | Any) -> Cost:
         a = self._arch(arch)

@@ -16,7 +16,24 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, mps")
     g.add_argument("--precision", default=None, choices=["fp32", "bf16"], help="bf16 autocast or fp32 (default)")
     g.add_argument("--seed", type=int, default=None, help="run seed (default 0)")
-    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+    g.add_argument("--threads", type=threads_arg, default=None, metavar="N|auto",
+                   help="CPU threads of torch (default auto: the CPUs this process may use that other processes "
+                        "leave idle)")
+    g.add_argument("--no-progress", action="store_true",
+                   help="no progress bars; one line per epoch or generation instead (the default without a terminal)")
+
+
+def threads_arg(text: str) -> int | str:
+    """``--threads`` values: ``auto`` or a positive integer."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}")
+    return n
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:

@@ -31,14 +31,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "nas search --config run.toml --set strategy.epochs=3 ; nas search --resume runs/<dir>"
     )
     parser.add_argument("--config", help="TOML/YAML run configuration; command-line options override it")
-    parser.add_argument("--space", help="search space name (see `nas plugins --names`)")
-    parser.add_argument("--objective", help="objective name (label-free: mim, rotation, colorization, jigsaw, distill)")
-    parser.add_argument("--strategy", help="strategy name (darts, evolution, gradient_ascent, random)")
-    parser.add_argument("--proxy", help="zero-cost proxy name, for proxy-driven strategies")
+    parser.add_argument("--space", help=f"search space name ({_installed('space')})")
+    parser.add_argument("--objective", help=f"objective name ({_installed('objective')})")
+    parser.add_argument("--strategy", help=f"strategy name ({_installed('strategy')})")
+    parser.add_argument("--proxy", help=f"zero-cost proxy name, for proxy-driven strategies ({_installed('proxy')})")
     parser.add_argument("--data", help="image folder, embedded dataset (digits, photos) or torchvision name")
     parser.add_argument("--img-size", type=int, help="image size (default 32)")
     parser.add_argument("--limit", type=int, help="use only the first N images")
-    parser.add_argument("--epochs", type=int, help="strategy epochs (or generations)")
+    parser.add_argument("--epochs", type=int,
+                        help="epochs of training on the data: DARTS' search epochs, the supernet training of one-shot "
+                             "strategies (evolution, random: their train_epochs); generations are "
+                             "--set strategy.generations=N")
     parser.add_argument("--labels", action="store_true", help="load labels (only for the supervised baselines: supervised, random_labels)")
     parser.add_argument("--table", help="benchmark table (JSON) for tabular fitness and the fitness-vs-accuracy plot")
     parser.add_argument("--run-dir", help="run directory (default runs/<time>-<space>-<objective>-<strategy>)")
@@ -51,6 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_runtime_arguments(parser)
 
 
+def _installed(kind: str) -> str:
+    """The installed names of ``kind`` for help texts (from the registry, so plugins' names appear)."""
+    from .._plugins import get_plugin_manager
+
+    names = [e.name for e in get_plugin_manager().registry(kind)]
+    return "installed: " + ", ".join(names) if names else "none installed; see `nas plugins`"
+
+
 def _cli_config(args: argparse.Namespace) -> dict[str, Any]:
     cfg: dict[str, Any] = {}
     for sec in SECTIONS[1:]:
@@ -58,7 +69,8 @@ def _cli_config(args: argparse.Namespace) -> dict[str, Any]:
         if name is not None:
             cfg[sec] = {"name": name}
     for key, attr in (("data", "data"), ("img_size", "img_size"), ("limit", "limit"), ("table", "table"),
-                      ("run_dir", "run_dir"), ("seed", "seed"), ("device", "device"), ("precision", "precision")):
+                      ("run_dir", "run_dir"), ("seed", "seed"), ("device", "device"), ("precision", "precision"),
+                      ("threads", "threads")):
         v = getattr(args, attr)
         if v is not None:
             cfg.setdefault("run", {})[key] = v
@@ -90,12 +102,14 @@ def _resume_config(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     if changed:
         raise ConfigError(
             f"--resume continues the run exactly as configured; drop {', '.join('--' + c for c in changed)} "
-            f"(only --device and --no-progress may change)"
+            f"(only --device, --threads and --no-progress may change)"
         )
     saved.setdefault("run", {})
     saved["run"].update({"run_dir": str(run_dir), "resume": True})
     if args.device:
         saved["run"]["device"] = args.device
+    if args.threads:
+        saved["run"]["threads"] = args.threads
     return saved
 
 
@@ -140,10 +154,8 @@ def run(args: argparse.Namespace) -> int:
     run_opts = dict(cfg.get("run", {}))
     run_opts.setdefault("run_dir", _default_run_dir(cfg))
     args._run_dir = run_opts["run_dir"]
-    if args.no_progress:
-        run_opts["progress"] = False
-    elif run_opts.get("progress") is None:
-        run_opts["progress"] = sys.stderr.isatty()
+    if args.no_progress:  # no bars; one line per epoch or generation (as without a terminal)
+        run_opts["progress"] = "lines"
     opts = {sec: {k: v for k, v in (cfg.get(sec) or {}).items() if k != "name"} for sec in SECTIONS[1:]}
     names = {sec: (cfg.get(sec) or {}).get("name") for sec in SECTIONS[1:]}
     resolved = resolve_config(

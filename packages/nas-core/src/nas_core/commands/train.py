@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     ctx = RunContext(
         device=args.device or "auto", precision=args.precision or "fp32", seed=args.seed or 0, run_dir=out,
-        resume=args.resume, progress=not args.no_progress and None,
+        resume=args.resume, progress="lines" if args.no_progress else None, threads=args.threads or "auto",
         config={"arch": str(arch), "space": space.config(), "data": str(args.data), "epochs": args.epochs,
                 "batch_size": args.batch_size, "lr": args.lr, "inherit": args.inherit, "img_size": img_size},
     )
@@ -163,7 +163,8 @@ def _train(args: argparse.Namespace, ctx: Any, space: Any, arch: Any, run_cfg: d
         atomic_write_text(out / "train.json", json.dumps(summary, indent=2) + "\n")
         from .._plots import draw_history
 
-        draw_history(res["history"], out / "training.png", title=f"training {summary['space']}")
+        draw_history(res["history"], out / "training.png",
+                     title=f"nas train: the {summary['space']} architecture on {args.data} with labels, {args.epochs} epochs")
         print(f"\nnas train: {summary['arch']}")
         print(f"  validation accuracy {res['val_acc']:.2f}% (best {res['best_val_acc']:.2f}%) after {args.epochs} epochs on {args.data}")
         print(f"  params {fmt_count(cost.params)}, FLOPs {fmt_count(cost.flops)}; {summary['seconds']:.1f} s; results in {out}")
