@@ -66,36 +66,40 @@ def _reference_darts(c: int, layers: int) -> Any:
     return net
 
 
-def build_step_model(kind: str, impl: str, device: Any) -> tuple[list[Any], Any]:
+def build_step_model(kind: str, impl: str, device: Any, small: bool = False) -> tuple[list[Any], Any]:
     """(weight parameters, ``logits(x)``) of one benchmarked network.
 
-    ``kind`` ``nb201`` (C=16, N=5) or ``darts`` (C=16, L=8); ``impl`` ``reference`` (xautodl), ``ours``, or
-    ``ours_pc4`` (DARTS with partial channels K=4).
+    ``kind`` ``nb201`` (C=16, N=5; ``small``: C=4, N=1) or ``darts`` (C=16, L=8; ``small``: C=8, L=8); ``impl``
+    ``reference`` (xautodl), ``ours``, or ``ours_pc4`` (DARTS with partial channels K=4).
     """
     import torch.nn as nn
 
+    c, n = (4, 1) if small and kind == "nb201" else (8, 8) if small else (16, 5 if kind == "nb201" else 8)
     if impl == "reference":
         if kind == "nb201":
             from xautodl.models.cell_operations import SearchSpaceNames
             from xautodl.models.cell_searchs.search_model_darts import TinyNetworkDarts
 
-            net = TinyNetworkDarts(16, 5, 4, 10, SearchSpaceNames["nas-bench-201"], False, False).to(device)
+            net = TinyNetworkDarts(c, n, 4, 10, SearchSpaceNames["nas-bench-201"], False, False).to(device)
         else:
-            net = _reference_darts(16, 8).to(device)
+            net = _reference_darts(c, n).to(device)
         return net.get_weights(), lambda x: net(x)[1]
     from nas_core import create_space
 
     if kind == "nb201":
-        sn = create_space("nb201").supernet()  # C=16, N=5
+        sn = create_space("nb201").supernet(channels=c, num_cells=n)
     else:
-        sn = create_space("darts").supernet(partial_channels=4 if impl == "ours_pc4" else 1)  # C=16, L=8
+        sn = create_space("darts").supernet(channels=c, layers=n, partial_channels=4 if impl == "ours_pc4" else 1)
     sn = sn.to(device)
     head = nn.Linear(sn.feature_info.channels()[-1], 10).to(device)
     return sn.weight_parameters() + list(head.parameters()), lambda x: head(sn(x)[-1].mean((2, 3)))
 
 
-def worker_step(kind: str, impl: str, batch: int, steps: int, warmup: int, device: str, dtype: str) -> dict[str, Any]:
-    """Time ``steps`` DARTS weight steps (after ``warmup``) of one network; peak memory of the whole run."""
+def worker_step(
+    kind: str, impl: str, batch: int, steps: int, warmup: int, device: str, dtype: str, small: bool = False
+) -> dict[str, Any]:
+    """Time ``steps`` DARTS weight steps (after ``warmup``) of one network on 32x32 images (``small``: the small
+    networks of :func:`build_step_model` on 16x16 images); peak memory of the whole run."""
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
@@ -105,10 +109,11 @@ def worker_step(kind: str, impl: str, batch: int, steps: int, warmup: int, devic
     if dev.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(dev)
-    params, logits = build_step_model(kind, impl, dev)
+    params, logits = build_step_model(kind, impl, dev, small)
     opt = torch.optim.SGD(params, lr=0.025, momentum=0.9, weight_decay=3e-4)
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(batch, 3, 32, 32, generator=g).to(dev)
+    size = 16 if small else 32
+    x = torch.rand(batch, 3, size, size, generator=g).to(dev)
     y = torch.randint(0, 10, (batch,), generator=g).to(dev)
     base_rss = _rss_mb()
     use_bf16 = dtype == "bf16"

@@ -139,9 +139,13 @@ class _Macro(nn.Module):
         )
 
     def _memory_format(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` in channels-last layout when asked (``channels_last=None``: on the CPU, where the depthwise
-        convs and pooling of these cells are about twice as fast in that layout; elsewhere as given)."""
-        cl = self.channels_last if self.channels_last is not None else x.device.type == "cpu"
+        """``x`` in channels-last layout when asked. ``channels_last=None``: on the CPU in fp32, where the
+        depthwise convs and pooling of these cells are about twice as fast in that layout; not under CPU
+        autocast (torch 2.14's oneDNN returns NaN weight gradients for channels-last bf16 dilated depthwise
+        convs given small output gradients); elsewhere as given."""
+        cl = self.channels_last
+        if cl is None:
+            cl = x.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
         return x.contiguous(memory_format=torch.channels_last) if cl and x.dim() == 4 else x
 
     def _stem_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
