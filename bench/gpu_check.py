@@ -13,12 +13,13 @@ What runs, in this order (the figures that matter most first):
    implementation, every objective, every strategy): each compatible triple runs ``nas_core.search`` on the
    device for a few steps at GPU-busy sizes (nb201 C=16 N=5 batch 256; the DARTS search network C=16 L=8 batch
    64; the ViT supernet at 224 px batch 64; other spaces with their smoke options, batch 64), in fp32 and bf16;
-   MIM + DARTS on nb201 first, then a cross-section covering every objective, strategy and space, then the rest;
-   incompatible triples are listed as refused (no compute);
+   first MIM + DARTS on nb201 and a cross-section covering every objective, strategy and space; incompatible
+   triples are listed as refused (no compute);
 3. every registered proxy on an NB201 network (C=16, N=5, batch 64), label-free (the MIM objective's loss),
    fp32 and bf16;
 4. the DARTS-space weight step (C=16, L=8, batch 64) of our DARTS and PC-DARTS (K=4) networks against xautodl's
-   ``NASNetworkDARTS``, fp32 and bf16 (``--quick``: the reference steps at C=4-8 and batch 2-16).
+   ``NASNetworkDARTS``, fp32 and bf16 (``--quick``: the reference steps at C=4-8 and batch 2-16);
+5. the rest of the matrix, as far as the budget goes.
 
 Per item: images/s (training images through the search loop per second, over the steps after the first), peak
 device memory (CUDA), wall time, and ``ok`` / ``failed`` (with the error) / ``refused`` / ``skipped``. The
@@ -525,16 +526,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="smoke sizes, 2 steps, the matrix's cross-section only")
     p.add_argument("--budget", type=float, default=None, help="seconds for the whole run (default 420; quick 240)")
     p.add_argument("--item-limit", type=float, default=None, help="seconds one item may take (default 90; quick 60)")
-    p.add_argument("--steps", type=int, default=None, help="training steps per search (default 4; quick 2)")
+    p.add_argument("--steps", type=int, default=None, help="training steps per search (default 3; quick 2)")
     p.add_argument("--json", default="gpu_check.json", help="where the results go (rewritten after every item)")
     p.add_argument("--parts", nargs="+", choices=("reference", "matrix", "proxies", "darts"), default=None,
                    help="what to run (default everything)")
     args = p.parse_args(argv)
     args.budget = args.budget if args.budget is not None else (240.0 if args.quick else 420.0)
     args.item_limit = args.item_limit if args.item_limit is not None else (60.0 if args.quick else 90.0)
-    args.steps = args.steps or (2 if args.quick else 4)
+    args.steps = args.steps or (2 if args.quick else 3)
     parts = set(args.parts or ("reference", "matrix", "proxies", "darts"))
 
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before CUDA starts: the searches are deterministic
     import torch
 
     import nas_core
@@ -566,29 +568,34 @@ def main(argv: list[str] | None = None) -> int:
     if "reference" in parts:
         reference("nb201", ("reference", "ours"), (16,) if quick else (64, 256))
 
+    order: list[tuple[str, str, str]] = []
+    rest: list[tuple[str, str, str]] = []
     if "matrix" in parts:
         triples = matrix()
         refused = refusals(triples)
         compatible = [t for t in triples if refused[t] is None]
         section = cross_section(compatible)
         order = ([FIRST] if FIRST in compatible else []) + [t for t in section if t != FIRST]
-        if not quick:
-            order += [t for t in compatible if t not in order]
+        rest = [] if quick else [t for t in compatible if t not in order]
         report.data["meta"]["matrix"] = {"triples": len(triples), "compatible": len(compatible), "cross_section": section}
         for t in triples:
             if refused[t] is not None:
                 report.data["combinations"].append(
                     {"objective": t[0], "strategy": t[1], "space": t[2], "precision": "-", "status": "refused",
                      "error": refused[t]})
-            elif t not in order:
+            elif t not in order and t not in rest:
                 report.data["combinations"].append(
                     {"objective": t[0], "strategy": t[1], "space": t[2], "precision": "-", "status": "not run (quick)"})
         report.write()
-        for t in order:
+
+    def searches(todo: list[tuple[str, str, str]]) -> None:
+        for t in todo:
             settings = search_settings(*t, quick=quick, steps=args.steps)
             for prec in PRECISIONS:
                 row = {"objective": t[0], "strategy": t[1], "space": t[2], "precision": prec}
                 report.run("combinations", row, lambda: run_search(*t, prec, dev, settings))
+
+    searches(order)  # MIM + DARTS on nb201, then the cross-section: every objective, strategy and space once
 
     if "proxies" in parts:
         for name in nas_core.list_proxies():
@@ -601,6 +608,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if "darts" in parts:
         reference("darts", ("reference", "ours", "ours_pc4"), (2,) if quick else (64,))
+
+    searches(rest)  # the rest of the matrix, as far as the budget goes
 
     report.data["summary"] = summarize(report.data)
     report.data["finished"] = True
