@@ -5,13 +5,17 @@ the message the user sees."""
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import nas_core
 from nas_core import IncompatibleError, SearchResult, check_compatible, hookimpl
@@ -19,33 +23,40 @@ from nas_core import IncompatibleError, SearchResult, check_compatible, hookimpl
 PM = nas_core.get_plugin_manager()
 
 
-def _smoke(kind: str, name: str) -> dict:
-    return dict(nas_core.get_entry(kind, name).metadata.get("smoke") or {})
+def _gpu_check():
+    """bench/gpu_check.py, which takes the matrix from the registry for the device check: one definition for both."""
+    path = Path(__file__).resolve().parents[1] / "bench" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check_for_tests", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
-def _families() -> list[str]:
-    """One space per implementation (presets of one class share their code paths; each preset gets its own
-    search in test_every_registered_space_runs_a_search)."""
-    seen, out = set(), []
-    for e in PM.registry("space"):
-        key = e.factory if isinstance(e.factory, str) else id(e.factory)
-        if key not in seen:
-            seen.add(key)
-            out.append(e.name)
-    return out
-
-
-SPACES = _families()
+GPU_CHECK = _gpu_check()
+_smoke = GPU_CHECK.smoke
+SPACES = GPU_CHECK.space_families()  # one space per implementation (presets: test_every_registered_space_runs_a_search)
 OBJECTIVES = nas_core.list_objectives()
 STRATEGIES = nas_core.list_strategies()
-MATRIX = [(o, s, sp) for o in OBJECTIVES for s in STRATEGIES for sp in SPACES]
+MATRIX = GPU_CHECK.matrix()
+
+
+#: image size of the searches: 16x16 (4x fewer pixels than 32x32: the CNN spaces' steps are that much cheaper)
+IMG = 16
+
+
+def _space(name: str):
+    """The space with its smoke options, at IMG pixels when it takes an image size."""
+    opts = _smoke("space", name)
+    if "img_size" in inspect.signature(nas_core.get_entry("space", name).load()).parameters:
+        opts["img_size"] = IMG
+    return nas_core.create_space(name, **opts)
 
 
 def _build(objective: str, strategy: str, space: str):
     return (
         nas_core.create_objective(objective, **_smoke("objective", objective)),
         nas_core.create_strategy(strategy, **_smoke("strategy", strategy)),
-        nas_core.create_space(space, **_smoke("space", space)),
+        _space(space),
     )
 
 
@@ -59,8 +70,7 @@ class LossRecorder:
             self.losses.append(float(metrics["loss"]))
 
 
-def _data_for(objective: str) -> str:
-    return "photos" if objective == "colorization" else "digits"
+_data_for = GPU_CHECK.data_for
 
 
 @pytest.mark.parametrize("objective, strategy, space", MATRIX, ids=["-".join(t) for t in MATRIX])
@@ -82,7 +92,7 @@ def test_composition(objective, strategy, space, tmp_path):
     PM.register_plugin(rec, f"recorder-{objective}-{strategy}-{space}")
     try:
         result = nas_core.search(space=sp, objective=obj, strategy=strat, data=_data_for(objective), limit=32,
-                                 img_size=getattr(sp, "img_size", None) or 32, run_dir=rd, progress=False, seed=0)
+                                 img_size=IMG, run_dir=rd, progress=False, seed=0)
     finally:
         PM.unregister_plugin(f"recorder-{objective}-{strategy}-{space}")
     assert isinstance(result, SearchResult)
@@ -103,7 +113,7 @@ def test_composition(objective, strategy, space, tmp_path):
 def test_every_registered_space_runs_a_search(tmp_path):
     """Presets (darts_s1..s4, autoformer_*) each run a one-shot or differentiable search with MIM."""
     for name in nas_core.list_spaces():
-        sp = nas_core.create_space(name, **_smoke("space", name))
+        sp = _space(name)
         for strategy in ("darts", "random"):
             strat = nas_core.create_strategy(strategy, **_smoke("strategy", strategy))
             obj = nas_core.create_objective("mim")
@@ -112,7 +122,7 @@ def test_every_registered_space_runs_a_search(tmp_path):
             except IncompatibleError:
                 continue
             res = nas_core.search(space=sp, objective=obj, strategy=strat, data="digits", limit=16,
-                                  img_size=getattr(sp, "img_size", None) or 32, progress=False)
+                                  img_size=IMG, progress=False)
             assert sp.parse(str(res.best)) == res.best, name
             break
         else:
@@ -137,3 +147,86 @@ def test_supervised_baseline_runs_when_labels_are_asked_for(tmp_path):
     res = nas_core.search(space=sp, objective="supervised", strategy=strat, data="digits", limit=32, labels=True,
                           progress=False)
     assert sp.parse(str(res.best)) == res.best and res.objective == "supervised"
+
+
+# -- precision and dtype: tensors made without the module's device or dtype show up on the CPU ----------------------
+
+
+def _bf16_triples() -> list[tuple[str, str, str]]:
+    """Every label-free objective through the differentiable path (first-order DARTS on nb201 and chain in turn),
+    MIM + DARTS on every other differentiable space, and MIM + evolution (single path) on the spaces DARTS cannot
+    search."""
+    ok = [t for t, why in GPU_CHECK.refusals(MATRIX).items() if why is None]
+    diff = [sp for sp in SPACES if ("mim", "darts", sp) in ok]
+    cheap = [sp for sp in ("nb201", "chain") if sp in diff] or diff
+    objectives = sorted({o for o, _, _ in ok})
+    out = [(o, "darts", cheap[i % len(cheap)]) for i, o in enumerate(objectives)]
+    out += [("mim", "darts", sp) for sp in diff if sp not in cheap]
+    out += [("mim", "evolution", sp) for sp in SPACES if sp not in diff]
+    return [t for t in out if t in ok]
+
+
+def test_bf16_autocast_cross_section(tmp_path):
+    """The whole search (data, strategy, objective heads, result, cost) inside CPU bf16 autocast: every objective
+    and every space; the run ends with finite losses and a valid architecture."""
+    triples = _bf16_triples()
+    assert {o for o, _, _ in triples} >= {"mim", "rotation", "colorization", "jigsaw", "distill"}
+    assert {sp for _, _, sp in triples} == set(SPACES)
+    failures = []
+    for objective, strategy, space in triples:
+        obj, strat = _build(objective, strategy, space)[:2]
+        sp = nas_core.create_space(space, **_smoke("space", space))  # 32x32: bf16 trouble shows at full size
+        rec = LossRecorder()
+        name = f"bf16-recorder-{objective}-{strategy}-{space}"
+        PM.register_plugin(rec, name)
+        try:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                res = nas_core.search(space=sp, objective=obj, strategy=strat, data=_data_for(objective), limit=32,
+                                      img_size=getattr(sp, "img_size", None) or IMG, precision="bf16", progress=False,
+                                      seed=0, run_dir=tmp_path / name)
+            assert sp.parse(str(res.best)) == res.best
+            assert rec.losses and all(math.isfinite(v) for v in rec.losses), rec.losses
+        except Exception as e:  # noqa: BLE001 - report every failing triple at once
+            failures.append(f"{objective} + {strategy} on {space}: {type(e).__name__}: {str(e)[:300]}")
+        finally:
+            PM.unregister_plugin(name)
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("mode", ["default", "cast"])
+@pytest.mark.parametrize("space", SPACES)
+def test_float64_networks_objectives_and_proxies(space, mode):
+    """Networks are dtype-independent (synflow runs them in float64): a space's supernet and built networks, every
+    label-free objective's heads and loss, and the proxies, in float64 - built under a float64 default dtype
+    ("default") or cast with .double() ("cast", which catches tensors made in the default float32)."""
+    import nas_proxies
+
+    old = torch.get_default_dtype()
+    if mode == "default":
+        torch.set_default_dtype(torch.float64)
+    try:
+        sp = _space(space)
+        img = IMG
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand(4, 3, img, img, generator=g, dtype=torch.float64)
+        sn = sp.supernet().double()
+        net = sp.build(sp.sample(np.random.default_rng(0)), num_classes=10).double()
+        feats = sn(x)
+        assert all(f.dtype == torch.float64 for f in feats)
+        assert net(x).dtype == torch.float64
+        for name in OBJECTIVES:
+            obj = nas_core.create_objective(name, **_smoke("objective", name))
+            if obj.requires_labels:
+                continue
+            obj.setup(sn.feature_info, in_chans=3, img_size=img)
+            obj.double()
+            sn.zero_grad(set_to_none=True)
+            loss = obj.loss(sn, x)
+            loss.backward()
+            assert math.isfinite(float(loss.detach())) and math.isfinite(obj.score(sn, x)), name
+            grads = [p.grad for p in list(sn.parameters()) + list(obj.parameters()) if p.grad is not None]
+            assert grads and all(gr.dtype == torch.float64 and torch.isfinite(gr).all() for gr in grads), name
+        scores = nas_proxies.score_all(net, x, torch.arange(4) % 10)
+        assert all(math.isfinite(v) for v in scores.values()), scores
+    finally:
+        torch.set_default_dtype(old)

@@ -149,6 +149,33 @@ def test_grasp_is_minus_theta_hessian_gradient():
     assert got == pytest.approx(float(-(theta @ H @ g)), rel=1e-4)
 
 
+class TinyAttention(nn.Module):
+    """Tokens through ``scaled_dot_product_attention`` (a fused kernel by default), then a linear head."""
+
+    arch = "attention"
+
+    def __init__(self):
+        super().__init__()
+        self.qkv, self.head = nn.Linear(4, 12), nn.Linear(4, 3)
+
+    def forward(self, x):
+        q, k, v = self.qkv(x.flatten(2).transpose(1, 2)).unflatten(-1, (3, 1, 4)).permute(2, 0, 3, 1, 4)
+        return self.head(F.scaled_dot_product_attention(q, k, v).mean((1, 2)))
+
+
+def test_grasp_differentiates_through_fused_attention():
+    """grasp's double backward runs attention through the math kernel: the fused ones have no second derivative."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    torch.manual_seed(0)
+    net = TinyAttention()
+    x, y = torch.randn(6, 4, 4, 4), torch.arange(6) % 3
+    got = score_all(net, x, y, ["grasp"])["grasp"]
+    with sdpa_kernel(SDPBackend.MATH):
+        ref = score_all(net, x, y, ["grasp"])["grasp"]
+    assert math.isfinite(got) and got == pytest.approx(ref, rel=1e-5)
+
+
 def test_fisher_matches_blockswap_sum_with_fan_in():
     torch.manual_seed(0)
     net = Chain(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))

@@ -4,6 +4,7 @@ R-DARTS spaces, evaluation networks and the supernet."""
 from __future__ import annotations
 
 import collections
+import copy
 
 import numpy as np
 import pytest
@@ -182,6 +183,68 @@ def test_mixed_edge_is_the_softmax_weighted_sum_of_its_ops():
     for k, (name, op) in enumerate(zip(names, edge.ops)):
         ref = ref + w[k] * (torch.zeros_like(x) if name == "none" else op(F.relu(x) if edge.pre[k] else x))
     assert torch.allclose(edge(x, F.relu(x), w), ref, atol=1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_edges_leaving_a_state_share_one_pooling_computed_once(k):
+    """The pooled map of a state (pool + affine-free BN, no weights) is computed once per forward for all the
+    edges leaving it; values, gradients and running statistics equal those of one pooling module per edge."""
+    torch.manual_seed(0)
+    sn = DartsSpace(**dict(TINY, search_channels=8)).supernet(partial_channels=k)
+    cell = sn.cells[0]
+    assert cell.edges[edge_index(2, 0)].ops[1] is cell.edges[edge_index(5, 0)].ops[1]  # max pool of state 0
+    assert cell.edges[edge_index(2, 0)].ops[1] is not cell.edges[edge_index(2, 1)].ops[1]  # another state
+    unshared = copy.deepcopy(sn)
+    for c in unshared.cells:
+        for edge in c.edges:
+            for i, op in enumerate(edge.ops):
+                if edge.shared[i]:
+                    edge.ops[i] = copy.deepcopy(op)
+            edge.shared = (False,) * len(edge.ops)
+    calls = collections.Counter()
+    for name, m in sn.named_modules():
+        if type(m).__name__ == "Pool":
+            m.register_forward_hook(lambda mod, i, o: calls.update([id(mod)]))
+    x = torch.randn(4, 3, 16, 16)
+    for mode in ("train", "train", "eval"):
+        sn.train(mode == "train"), unshared.train(mode == "train")
+        calls.clear()
+        for u, v in zip(sn(x), unshared(x)):
+            assert torch.allclose(u, v, atol=1e-5), mode
+        assert calls and max(calls.values()) == 1  # once per state and pool kind
+        assert len(calls) == 2 * 5 * len(sn.cells)  # 2 pool kinds x 5 states per cell
+    sum(f.square().mean() for f in sn(x)).backward()
+    sum(f.square().mean() for f in unshared(x)).backward()
+    for a, b in zip(sn.arch_parameters(), unshared.arch_parameters()):
+        assert torch.allclose(a.grad, b.grad, atol=1e-6)
+
+
+def test_channels_last_is_the_cpu_default_and_changes_no_value():
+    torch.manual_seed(0)
+    space = DartsSpace(**TINY)
+    auto = space.supernet()
+    nchw = space.supernet(channels_last=False)
+    nchw.load_state_dict(auto.state_dict())
+    x = torch.randn(2, 3, 16, 16)
+    fa, fn = auto(x), nchw(x)
+    assert fa[0].is_contiguous(memory_format=torch.channels_last) and fn[0].is_contiguous()
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(fa, fn))
+    net = auto.extract(space.sample(np.random.default_rng(0)))
+    assert net.channels_last is None and net(x)[0].is_contiguous(memory_format=torch.channels_last)
+
+
+def test_bf16_autocast_on_the_cpu_gives_finite_gradients():
+    """Under CPU autocast the supernet stays NCHW: torch 2.14's channels-last bf16 dilated depthwise conv
+    returns NaN weight gradients for the small output gradients a mixed edge passes back (seed 0 hits it)."""
+    torch.manual_seed(0)
+    sn = DartsSpace(**TINY).supernet()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        feats = sn(torch.randn(4, 3, 32, 32))
+        loss = sum(f.float().mean() for f in feats)
+    loss.backward()
+    assert all(f.dtype == torch.bfloat16 for f in feats)
+    bad = [n for n, p in sn.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+    assert not bad, f"non-finite gradients in {bad[:3]}"
 
 
 def test_discretize_keeps_top2_edges_and_never_none():

@@ -190,7 +190,8 @@ def score_all(
     keep_objective = preserved_state(objective) if isinstance(objective, nn.Module) else contextlib.nullcontext()
     with preserved_state(net), keep_objective, seeded(settings.seed, images.device):
         _static_proxies(net, images, want, raw)
-        _data_passes(net, images, targets, loss_fn, want, settings, raw, hints, label)
+        with _double_backward_attention() if "grasp" in want else contextlib.nullcontext():
+            _data_passes(net, images, targets, loss_fn, want, settings, raw, hints, label)
         if "synflow" in want:
             raw["synflow"], hints["synflow"] = _synflow(net, images, settings)
         if "zen" in want:
@@ -522,6 +523,14 @@ def _loss_proxies(
                 raw["grasp"] = float(
                     sum(float((-w.detach() * h).double().sum()) for w, h in zip(weights, hg) if h is not None)
                 )
+
+
+def _double_backward_attention() -> contextlib.AbstractContextManager[Any]:
+    """Attention through the math kernel: grasp differentiates the gradient, and the fused kernels of
+    ``scaled_dot_product_attention`` (flash, memory-efficient, the CPU flash kernel) have no double backward."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel(SDPBackend.MATH)
 
 
 def jacov_score(jac: torch.Tensor) -> tuple[float, str]:

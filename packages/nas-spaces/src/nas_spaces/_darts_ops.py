@@ -3,6 +3,10 @@
 Every conv op is ReLU -> conv(s) -> BN. ``relu_in=False`` builds the op without its leading ReLU
 (the supernet applies one shared ReLU per cell state); parameter names are the same either way, so
 weights move between supernet and standalone networks by name.
+
+Ops that end in a batch norm take ``forward(x, scale)``: ``scale * op(x)`` computed by folding the
+(scalar) ``scale`` into that batch norm's affine step. The supernet passes its softmaxed op weight
+there, which spares one multiplication per op and the activation autograd would keep for it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ __all__ = [
     "Pool",
     "drop_path",
     "channel_shuffle",
+    "scaled_bn",
 ]
 
 #: Every op the networks can build (S0's 8, R-DARTS' ``noise``, and the 7x7 ops of NASNet/AmoebaNet).
@@ -43,6 +48,19 @@ OP_NAMES: tuple[str, ...] = (
 )
 #: Ops that start with a ReLU (they can share the supernet's per-state ReLU).
 PARAMETRIC_OPS = frozenset({"sep_conv_3x3", "sep_conv_5x5", "sep_conv_7x7", "dil_conv_3x3", "dil_conv_5x5", "conv_7x1_1x7"})
+
+
+def scaled_bn(bn: nn.BatchNorm2d, y: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """``scale * bn(y)`` with ``scale`` (a 0-dim tensor) folded into the affine step: the same values, running
+    statistics and gradients as the product, in one kernel. ``num_batches_tracked`` is not counted on this path
+    (it only matters for ``momentum=None``, which these ops never use)."""
+    if scale is None:
+        return bn(y)
+    weight = scale.expand(y.shape[1]) if bn.weight is None else bn.weight * scale
+    bias = None if bn.bias is None else bn.bias * scale
+    use_batch = bn.training or bn.running_mean is None
+    momentum = 0.1 if bn.momentum is None else bn.momentum
+    return F.batch_norm(y, bn.running_mean, bn.running_var, weight, bias, use_batch, momentum, bn.eps)
 
 
 class ReLUConvBN(nn.Module):
@@ -71,11 +89,11 @@ class SepConv(nn.Module):
         self.pw2 = nn.Conv2d(c_in, c_out, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out, affine=affine)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
         if self.relu_in:
             x = F.relu(x)
         x = F.relu(self.bn1(self.pw1(self.dw1(x))))
-        return self.bn2(self.pw2(self.dw2(x)))
+        return scaled_bn(self.bn2, self.pw2(self.dw2(x)), scale)
 
 
 class DilConv(nn.Module):
@@ -90,10 +108,10 @@ class DilConv(nn.Module):
         self.pw = nn.Conv2d(c_in, c_out, 1, bias=False)
         self.bn = nn.BatchNorm2d(c_out, affine=affine)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
         if self.relu_in:
             x = F.relu(x)
-        return self.bn(self.pw(self.dw(x)))
+        return scaled_bn(self.bn, self.pw(self.dw(x)), scale)
 
 
 class Conv7x1_1x7(nn.Module):
@@ -106,10 +124,10 @@ class Conv7x1_1x7(nn.Module):
         self.conv2 = nn.Conv2d(c, c, (7, 1), stride=(stride, 1), padding=(3, 0), bias=False)
         self.bn = nn.BatchNorm2d(c, affine=affine)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
         if self.relu_in:
             x = F.relu(x)
-        return self.bn(self.conv2(self.conv1(x)))
+        return scaled_bn(self.bn, self.conv2(self.conv1(x)), scale)
 
 
 class FactorizedReduce(nn.Module):
@@ -124,14 +142,14 @@ class FactorizedReduce(nn.Module):
         self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
         self.bn = nn.BatchNorm2d(c_out, affine=affine)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
         if self.relu_in:
             x = F.relu(x)
         # odd sizes: pad the shifted grid so both halves have the same size
         shifted = x[:, :, 1:, 1:]
         if x.shape[-1] % 2 or x.shape[-2] % 2:
             shifted = F.pad(shifted, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+        return scaled_bn(self.bn, torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1), scale)
 
 
 class Zero(nn.Module):
@@ -179,9 +197,11 @@ class Pool(nn.Module):
         )
         self.bn = nn.BatchNorm2d(c, affine=False) if bn else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
         x = self.pool(x)
-        return x if self.bn is None else self.bn(x)
+        if self.bn is None:
+            return x if scale is None else scale * x
+        return scaled_bn(self.bn, x, scale)
 
 
 def make_op(name: str, c: int, stride: int, affine: bool = True, relu_in: bool = True, pool_bn: bool = False) -> nn.Module:
