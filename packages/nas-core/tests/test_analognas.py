@@ -200,3 +200,26 @@ def test_nas_bench_names_the_wrong_part(analognas, capsys, argv, needle, parses)
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
+
+
+def test_nas_bench_names_a_damaged_run_result(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "result.json").write_text("{damaged")
+    (tmp_path / "t.json").write_text(json.dumps({"rows": [{"arch": "a", "val_accuracy": 1.0}]}))
+    capsys.readouterr()
+    assert main(["bench", str(run), "--table", str(tmp_path / "t.json")]) == 2
+    err = capsys.readouterr().err
+    assert "result.json" in err and "not valid JSON" in err and "Traceback" not in err
+
+
+def test_pictures_replace_a_planted_link_and_never_write_through_it(tmp_path):
+    from nas_core._plots import draw_cells
+
+    target = tmp_path / "elsewhere.png"
+    target.write_bytes(b"precious")
+    link = tmp_path / "cells.png"
+    link.symlink_to(target)
+    draw_cells({"cell": [("in", "out", "conv")]}, link, title="t")
+    assert target.read_bytes() == b"precious"
+    assert not link.is_symlink() and link.read_bytes()[:4] == b"\x89PNG"

@@ -67,10 +67,11 @@ def _figure(width: float, height: float) -> Any:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI)
-    return path
+    """Written to a temporary file and renamed into place: a reader never sees half a picture, and a symbolic link
+    planted at ``path`` is replaced, never written through."""
+    from ._io import atomic_write
+
+    return atomic_write(Path(path), lambda fh: fig.savefig(fh, dpi=DPI, format="png"))
 
 
 # -- cells --------------------------------------------------------------------------------------------

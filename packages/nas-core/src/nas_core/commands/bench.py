@@ -24,19 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _arch_text(arg: str) -> str:
+    from ._common import load_run_result
+
     path = Path(arg)
-    if not path.is_dir():
+    if len(arg) > 255 or not path.is_dir():
         return arg
-    result = path / "result.json"
-    try:
-        best = json.loads(result.read_text())["best"]
-    except FileNotFoundError:
-        raise DataError(f"run directory '{path}' has no result.json (the run has not finished); "
-                        f"pass an architecture string or a finished run") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"'{result}' is not a readable result file ({type(exc).__name__}: {exc}); "
-                        f"pass the architecture string instead") from None
-    return best if isinstance(best, str) else json.dumps(best)
+    return load_run_result(path)["best"]  # a missing, damaged or incomplete result.json is a named error
 
 
 def _canonical(text: str, table: Any) -> str:
