@@ -278,8 +278,10 @@ def draw(summary: list[dict[str, Any]], rows: list[dict[str, Any]], table: Any, 
     for ax in (ax0, ax1):
         for x, label, color in marks:
             ax.axvline(x, color=color, lw=1, ls="--")
-    for x, label, color in marks:
-        ax0.text(x, ax0.get_ylim()[1] * 0.92, f" {label}", color=color, fontsize=8, va="top")
+    top = ax0.get_ylim()[1]
+    for k, (x, label, color) in enumerate(marks):  # staggered, so labels of close lines never overlap
+        ax0.text(x, top * (0.95 - 0.14 * k), f" {label}", color=color, fontsize=8, va="top",
+                 bbox=dict(facecolor="white", edgecolor="none", alpha=0.8, pad=0.5))
     for i, case in enumerate(cases):
         xs = [r["accuracy"] for r in rows if r["case"] == case and "error" not in r]
         ys = np.full(len(xs), i) + np.linspace(-0.15, 0.15, len(xs)) if len(xs) > 1 else np.full(len(xs), i)
@@ -287,7 +289,7 @@ def draw(summary: list[dict[str, Any]], rows: list[dict[str, Any]], table: Any, 
         ax1.plot([statistics.median(xs)] * 2, [i - 0.3, i + 0.3], color="#c0392b", lw=2.5, zorder=4,
                  label="median over seeds" if i == 0 else None)
     ax1.set_yticks(range(len(cases)), cases)
-    ax1.invert_yaxis()
+    ax1.set_ylim(len(cases) - 0.5, -0.5)  # first case on top
     ax1.set_xlabel(f"CIFAR-10 accuracy of the cell after standard training (%); cells below {lo:.0f}% drawn at {lo:.0f}%")
     ax1.set_ylabel("search (label-free unless noted)")
     ax1.legend(loc="lower left", fontsize=8)
