@@ -21,7 +21,7 @@
 
 The reference needs ``pip install --no-deps xautodl`` in the environment running this script.
 
-    python bench/bench_spaces.py                  # full run (~15 minutes on 2 cores, 1 thread)
+    python bench/bench_spaces.py                  # full run (tens of minutes on 2 cores: a DARTS-space step at batch 64 is ~1 min)
     python bench/bench_spaces.py --quick          # smoke run
     python bench/bench_spaces.py --parts darts    # only the DARTS-space comparison
 """
