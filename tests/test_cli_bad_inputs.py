@@ -309,7 +309,8 @@ CASES = [
     ("unknown-command", "serch", "serch"),
     ("unknown-flag", f"{S} --epocs 3", "--epocs"),
     ("plugins-unknown-flag", "plugins --bogus", "--bogus"),
-    ("bench-no-table", f"bench '{NB201}'", "--table"),
+    ("bench-wrong-dataset", f"bench '{NB201}' --dataset cifar100", "not cifar100"),
+    ("bench-bad-edge", "bench '|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|conv_9x9~2|'", "conv_9x9"),
     ("bench-missing-table", f"bench '{NB201}' --table {{w}}/nope.json", "nope.json"),
     ("bench-bad-table", f"bench '{NB201}' --table {{w}}/afile", "afile"),
 ]

@@ -285,6 +285,8 @@ def test_graph_lists_every_edge_with_its_op_and_names_the_weight_rows():
         "cell": [("in", "1", "nor_conv_3x3"), ("in", "2", "none"), ("1", "2", "skip_connect"), ("in", "out", "avg_pool_3x3"),
                  ("1", "out", "none"), ("2", "out", "nor_conv_1x1")]
     }
+    names = space.edge_names()["cell"]
+    assert len(names) == 6 and names[2] == "node 2 <- node 1" and names[3] == "node 3 (out) <- node 0 (in)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,5 +349,3 @@ def test_default_discretization_never_gives_none():
     with torch.no_grad():
         with_none.alphas.copy_(sn.alphas)
     assert str(with_none.discretize()) == "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
-    names = space.edge_names()["cell"]
-    assert len(names) == 6 and names[2] == "node 2 <- node 1" and names[3] == "node 3 (out) <- node 0 (in)"

@@ -46,7 +46,7 @@ class RunOptions:
     precision: Literal["fp32", "bf16"] = "fp32"
     run_dir: str | Path | None = None
     resume: bool = False
-    progress: bool | None = None
+    progress: bool | Literal["lines"] | None = None
     deterministic: bool = True
     table: Any = None
     trackers: str | Sequence[str] = ()
