@@ -112,7 +112,7 @@ def run_case(case: str, seed: int, quick: bool, threads: int) -> dict[str, Any]:
     if quick:
         for k, v in QUICK.get(case, {}).items():
             kw[k] = {**kw.get(k, {}), **v} if isinstance(v, dict) else v
-    if case.startswith(("upnas", "unified")):
+    if case.startswith("upnas"):
         kw.setdefault("strategy_options", {})["cache_dir"] = ""  # every seed computes its own proxy scores
     t0 = time.perf_counter()
     result = nas_core.search(space="nb201", data="digits", seed=seed, progress=False, run_dir=None, **kw)

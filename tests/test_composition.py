@@ -215,7 +215,9 @@ def test_float64_networks_objectives_and_proxies(space, mode):
         assert all(f.dtype == torch.float64 for f in feats)
         assert net(x).dtype == torch.float64
         for name in OBJECTIVES:
-            obj = nas_core.create_objective(name, **_smoke("objective", name))
+            # distill: an explicitly random teacher (pretrain_steps=0): dtypes, not teaching, are checked here
+            obj = nas_core.create_objective(name, **{**_smoke("objective", name),
+                                                     **({"pretrain_steps": 0} if name == "distill" else {})})
             if obj.requires_labels:
                 continue
             obj.setup(sn.feature_info, in_chans=3, img_size=img)

@@ -25,7 +25,8 @@ def test_label_free_proxies_with_objective(objective_name):
     space = create_space("nb201", channels=4, num_cells=1)
     torch.manual_seed(0)
     net = space.build(space.parse(ARCH), num_classes=10)
-    objective = create_objective(objective_name)
+    # distill: an explicitly random teacher (pretrain_steps=0): this test is about the proxies' label-free loss
+    objective = create_objective(objective_name, **({"pretrain_steps": 0} if objective_name == "distill" else {}))
     loss_fn = nas_proxies.objective_loss(objective, net, img_size=16)
     x = torch.rand(8, 3, 16, 16)
     before, before_obj = snapshot_module(net), snapshot_module(objective)
