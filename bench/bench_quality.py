@@ -18,6 +18,11 @@ Cases (``--cases`` picks some; ``--list`` shows them):
 * ``unified+evolution``    training-free regularised evolution, the unified proxy computed on the fly as fitness
                            (150 real proxy queries)
 
+The unified proxy is UP-NAS' "weighted" preset (its table 1: all 13 proxies). Variants tried where a target was
+missed, kept so the README's account can be rerun: ``mim+darts-mask75`` (mask ratio 0.75), ``mim+darts-warmup``
+(architecture weights frozen for the first 5 epochs), ``upnas-sum-`` and ``unified+evolution-sum-`` (equal weights
+on the 12 proxies but grasp), ``upnas-rescore20`` (20 decoded cells re-scored instead of 5).
+
 Baselines printed with every table: random architectures (the space's median and a uniform draw's expected
 percentile, 50%), the space's best, and for UP-NAS random search at the same number of real proxy queries (the
 best of its scored random sample by true unified proxy).
