@@ -20,7 +20,8 @@ Cases (``--cases`` picks some; ``--list`` shows them):
 
 The unified proxy is UP-NAS' "weighted" preset (its table 1: all 13 proxies). Variants tried where a target was
 missed, kept so the README's account can be rerun: ``mim+darts-mask75`` (mask ratio 0.75), ``mim+darts-warmup``
-(architecture weights frozen for the first 5 epochs), ``upnas-sum-`` and ``unified+evolution-sum-`` (equal weights
+(architecture weights frozen for the first 5 epochs), ``mim+darts-40ep`` and ``supervised+darts-40ep`` (twice the
+search budget), ``upnas-sum-`` and ``unified+evolution-sum-`` (equal weights
 on the 12 proxies but grasp), ``upnas-rescore20`` (20 decoded cells re-scored instead of 5).
 
 Baselines printed with every table: random architectures (the space's median and a uniform draw's expected
@@ -83,12 +84,15 @@ CASES: dict[str, dict[str, Any]] = {
     # variants tried where a target was missed (see the README: what was tried)
     "mim+darts-mask75": dict(objective="mim", mask_ratio=0.75, **DARTS),
     "mim+darts-warmup": dict(objective="mim", warmup_epochs=5, **DARTS),
+    "mim+darts-40ep": dict(objective="mim", **dict(DARTS, epochs=40)),
+    "supervised+darts-40ep": dict(objective="supervised", labels=True, **dict(DARTS, epochs=40)),
     "upnas-sum-": dict(UPNAS, proxy_options={"preset": "sum_minus"}),
     "upnas-rescore20": dict(UPNAS, strategy_options={"rescore_top": 20}),
     "unified+evolution-sum-": dict(EVOLUTION_150, **UNIFIED_SUM_MINUS, **PROXY_NET),
 }
 #: what a plain run measures (the variants run when named, or with --cases all)
-VARIANTS = ("mim+darts-mask75", "mim+darts-warmup", "upnas-sum-", "upnas-rescore20", "unified+evolution-sum-")
+VARIANTS = ("mim+darts-mask75", "mim+darts-warmup", "mim+darts-40ep", "supervised+darts-40ep", "upnas-sum-",
+            "upnas-rescore20", "unified+evolution-sum-")
 MAIN_CASES = [c for c in CASES if c not in VARIANTS]
 #: cases that reuse the proxy scores of their seed's sample (another search over the same scored sample)
 CACHED = {"upnas-random", "upnas-evolution", "upnas-rescore20"}
