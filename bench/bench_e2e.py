@@ -158,6 +158,10 @@ def fmt(v: Any, spec: str = ".1f") -> str:
     return "-" if v is None else format(v, spec)
 
 
+def pct(v: Any) -> str:
+    return "-" if v is None else f"{v:.2f}%"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", default=",".join(CASES), help="comma-separated case names")
@@ -215,15 +219,15 @@ def main() -> int:
         a, b = lf.get("acc_cifar10"), sup.get("acc_cifar10")
         t = lf.get("table_cifar10")
         if t:
-            print(f"  CIFAR-10 (AnalogNAS-Bench, all {t['cells']} cells): MIM cell {fmt(a, '.2f')}% (top "
-                  f"{100 * lf['top_cifar10']:.1f}%), supervised cell {fmt(b, '.2f')}% (top {100 * sup['top_cifar10']:.1f}%); "
+            print(f"  CIFAR-10 (AnalogNAS-Bench, all {t['cells']} cells): MIM cell {pct(a)} (top "
+                  f"{100 * lf['top_cifar10']:.1f}%), supervised cell {pct(b)} (top {100 * sup['top_cifar10']:.1f}%); "
                   f"space best {t['best']:.2f}%, median {t['median']:.2f}%")
         elif lf.get("acc_cifar10_note"):
             print(f"  CIFAR-10: not looked up ({lf['acc_cifar10_note']})")
         t = lf.get("table_cifar100")
         if t:
-            print(f"  CIFAR-100 (NB201 rows of ../shared/data, {t['cells']} cells): MIM cell {fmt(lf.get('acc_cifar100'), '.2f')}%, "
-                  f"supervised cell {fmt(sup.get('acc_cifar100'), '.2f')}% ('-' = cell not among those rows)")
+            print(f"  CIFAR-100 (NB201 rows of ../shared/data, {t['cells']} cells): MIM cell {pct(lf.get('acc_cifar100'))}, "
+                  f"supervised cell {pct(sup.get('acc_cifar100'))} ('-' = cell not among those rows)")
     if args.json:
         Path(args.json).write_text(json.dumps(records, indent=2, default=str))
     return 0
