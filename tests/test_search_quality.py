@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import warnings
@@ -104,8 +105,11 @@ def test_bench_quality_quick_runs_and_judges_by_the_whole_space(tmp_path, analog
     out, fig = tmp_path / "q.jsonl", tmp_path / "q.png"
     cmd = [sys.executable, str(ROOT / "bench" / "bench_quality.py"), "--quick", "--cases", "mim+darts,upnas",
            "--seeds", "0", "--jobs", "2", "--out", str(out), "--figure", str(fig)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    env = {**os.environ, "NAS_BENCH_PROXY_CACHE": str(tmp_path / "proxy-cache")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # UP-NAS scored in a cache of its own and handed its scores over to the shared one
+    assert len(list((tmp_path / "proxy-cache").glob("*.json"))) == 13
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {r["case"] for r in rows} == {"mim+darts", "upnas"} and not any("error" in r for r in rows)
     for r in rows:
@@ -179,3 +183,39 @@ def test_a_working_ascent_beats_its_best_start_on_the_whole_space():
         assert best_start == max(c.fitness for c in sample)  # starts="best": the ascent climbs from the sample's best
         wins += max(c.fitness for c in searched) > best_start
     assert wins >= 2, wins
+
+
+def _bench_quality():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_quality", ROOT / "bench" / "bench_quality.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_proxy_ceiling_is_the_best_cell_a_perfect_maximiser_of_the_proxy_picks(tmp_path, analognas):
+    from nas_proxies import PRESETS
+
+    bq = _bench_quality()
+    cells = sorted(bq._scored_sample(0, bq.UPNAS["num_samples"]))  # what UP-NAS scores for seed 0
+    acc = np.array([analognas.accuracy(a) for a in cells])
+    for name, sign in (("good", 1.0), ("bad", -1.0)):
+        # every proxy ranks the cells by accuracy (good) or against it (bad), in the direction its weight counts
+        cache = tmp_path / name
+        cache.mkdir()
+        for proxy, w in PRESETS["weighted"].items():
+            scores = {str(a): float(sign * np.sign(w) * analognas.accuracy(a)) for a in cells}
+            # a cell outside the random sample (one a search re-scored), the best by every proxy: left out, or the
+            # ceiling would be its 10%
+            scores[DISCONNECTED] = float(np.sign(w) * 1e3)
+            meta = {"proxy": proxy, "seed": 0, "space_config": {"channels": 8, "num_cells": 1}}
+            (cache / f"{proxy}.json").write_text(json.dumps({"meta": meta, "scores": scores, "sha256": ""}))
+        (cache / "damaged.json").write_text("{not json")  # ignored, never fatal
+        rows = bq.proxy_ceiling(cache, analognas, sizes=(50, 150), draws=200)
+        assert [r["n"] for r in rows] == [50, 150] and rows[0]["network"] == "C=8, N=1" and rows[0]["cells"] == len(cells)
+        if sign > 0:  # the best of N cells: far above the sample's median, and better with more cells
+            assert rows[0]["median"] >= np.quantile(acc, 0.97) and rows[1]["median"] >= rows[0]["median"]
+        else:  # the worst of N
+            assert rows[1]["median"] <= rows[0]["median"] <= np.quantile(acc, 0.03)
+    assert bq.proxy_ceiling(tmp_path / "empty-does-not-exist", analognas) == []
