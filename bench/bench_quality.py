@@ -205,7 +205,7 @@ def _hand_over(private: Path, shared: Path) -> None:
     shared.mkdir(parents=True, exist_ok=True)
     for f in private.glob("*.json"):
         if not (shared / f.name).exists():
-            os.replace(f, shared / f.name) if f.stat().st_dev == shared.stat().st_dev else shutil.copy2(f, shared / f.name)
+            shutil.move(f, shared / f.name)
     shutil.rmtree(private, ignore_errors=True)
 
 
@@ -389,17 +389,11 @@ def proxy_ceiling(cache: Path, table: Any, preset: str = "weighted", sizes: tupl
     """How good is the cell a perfect maximiser of the unified proxy would pick among N random cells?
 
     Reads the real proxy scores the UP-NAS cases left in the proxy cache (one scored random sample per seed and
-    network configuration; the cells a search re-scored are left out), ranks each proxy within its sample (the normalisation UP-NAS uses), pools the samples of
-    one configuration and, for each N, draws N cells ``draws`` times and takes the true accuracy of the cell with the
-    highest unified proxy. No search can beat this with the same proxy: it is the proxy's ceiling."""
+    network configuration; the cells a search re-scored are left out), ranks each proxy within its sample (the
+    normalisation UP-NAS uses), pools the samples of one configuration and, for each N, draws N cells ``draws``
+    times and takes the true accuracy of the cell with the highest unified proxy. No search can beat this with the same proxy: it is the proxy's ceiling."""
     import numpy as np
-    from nas_proxies import PRESETS
-
-    def ranks(x: Any) -> Any:  # average ranks from 0 (scipy.stats is slow to import on a loaded machine)
-        order = np.empty(len(x))
-        order[np.argsort(x, kind="stable")] = np.arange(len(x))
-        _, inv = np.unique(x, return_inverse=True)
-        return (np.bincount(inv, order) / np.bincount(inv))[inv]
+    from nas_proxies import PRESETS, normalize_scores
 
     weights = PRESETS[preset]
     groups: dict[str, dict[int, dict[str, dict[str, Any]]]] = {}
@@ -415,6 +409,7 @@ def proxy_ceiling(cache: Path, table: Any, preset: str = "weighted", sizes: tupl
     out = []
     rng = np.random.default_rng(seed)
     acc_sorted = np.asarray(table.sorted_accuracies())
+    top1 = _quantile(table, 0.99)
     for key, by_seed in sorted(groups.items()):
         ups: list[float] = []
         accs: list[float] = []
@@ -425,13 +420,9 @@ def proxy_ceiling(cache: Path, table: Any, preset: str = "weighted", sizes: tupl
             sample = _scored_sample(sd, int(UPNAS["num_samples"]))
             archs = sorted(set.intersection(sample, *[set(scores[p]) for p in weights]))
             up = np.zeros(len(archs))
-            for p, w in weights.items():
+            for p, w in weights.items():  # ranks within the sample, a missing score neutral (nas-proxies' own)
                 col = np.array([np.nan if scores[p][a] is None else scores[p][a] for a in archs], dtype=float)
-                ok = np.isfinite(col)
-                r = np.full(len(archs), 0.5)
-                if ok.sum() > 1:
-                    r[ok] = ranks(col[ok]) / (ok.sum() - 1.0)
-                up += w * r
+                up += w * normalize_scores(col, "rank")
             ups.extend(up.tolist())
             accs.extend(table.accuracy(a) for a in archs)
         if len(ups) < 50:
@@ -443,7 +434,7 @@ def proxy_ceiling(cache: Path, table: Any, preset: str = "weighted", sizes: tupl
             med = float(np.median(best))
             out.append({"network": key, "cells": len(up_a), "n": n, "median": med,
                         "top": 1.0 - np.searchsorted(acc_sorted, med) / len(acc_sorted),
-                        "p_top1": float(np.mean(best >= _quantile(table, 0.99)))})
+                        "p_top1": float(np.mean(best >= top1))})
     return out
 
 
