@@ -19,14 +19,16 @@ Cases (``--cases`` picks some; ``--list`` shows them):
                            (150 real proxy queries)
 
 The unified proxy is UP-NAS' "weighted" preset (its table 1: all 13 proxies), and the proxies score NB201's own
-network (C=16, N=5 cells per stage), as the benchmark trains it and as UP-NAS' weights were fitted. Variants tried
-where a target was missed, kept so the README's account can be rerun: ``mim+darts-mask75`` (mask ratio 0.75),
-``mim+darts-warmup`` (architecture weights frozen for the first 5 epochs), ``mim+darts-40ep`` and
-``supervised+darts-40ep`` (twice the search budget), ``mim+darts-fullnet`` and ``supervised+darts-fullnet``
-(searching on NB201's own network, C=16 and 5 cells per stage); the "-smallnet" cases score the proxies on the DARTS cases'
-C=8, 1-cell network instead (7x cheaper, and where they stop short of the targets: ``--ceiling`` shows why), with
-equal weights on the 12 proxies but grasp (``-sum-``), 20 decoded cells re-scored instead of 5 (``-rescore20``) or
-z-scored proxies (``-zscore``).
+network (C=16, N=5 cells per stage), as the benchmark trains it and as UP-NAS' weights were fitted. MAE-NAS'
+comparison (``mim+darts`` against ``supervised+darts``) searches on that network too; UnNAS' pretext tasks and the
+SPOS case search on the quickstart's C=8, 1-cell network (about 4x cheaper; the report names each case's network).
+Variants tried where a target was missed, kept so the README's account can be rerun: ``mim+darts-smallnet`` and
+``supervised+darts-smallnet`` (the comparison on the small network), and there ``-mask75`` (mask ratio 0.75),
+``-warmup`` (architecture weights frozen for the first 5 epochs) and ``-40ep`` (twice the search budget);
+``jigsaw+darts-fullnet`` (the best pretext task, on the full network); the
+"-smallnet" UP-NAS and evolution cases score the proxies on the C=8, 1-cell network instead (7x cheaper, and where
+they stop short of the targets: ``--ceiling`` shows why), with equal weights on the 12 proxies but grasp
+(``-sum-``), 20 decoded cells re-scored instead of 5 (``-rescore20``) or z-scored proxies (``-zscore``).
 
 ``--ceiling`` prints the unified proxy's own ceiling from the scores the UP-NAS cases cached: the true accuracy of
 the cell a perfect maximiser of the proxy picks among N random cells.
@@ -38,7 +40,7 @@ best of its scored random sample by true unified proxy).
 Results go to a JSON-lines file, one line per (case, seed), so a run can be continued (``--resume``) or extended;
 the table and the picture are made from that file (``--report`` alone redraws them).
 
-    python bench/bench_quality.py                    # every main case, 5 seeds (~1.5 h on 2 cores, 2 jobs)
+    python bench/bench_quality.py                    # every main case, 5 seeds (~2 h on 2 cores, 2 jobs)
     python bench/bench_quality.py --quick            # a few minutes: tiny budgets, 2 seeds, 3 cases
     python bench/bench_quality.py --cases upnas --seeds 0-9
     python bench/bench_quality.py --cases all --resume  # the variants too
@@ -81,11 +83,14 @@ UNIFIED = dict(proxy="unified", proxy_options={"preset": "weighted"}, proxy_batc
 UNIFIED_SUM_MINUS = dict(UNIFIED, proxy_options={"preset": "sum_minus"})
 UPNAS = dict(strategy="gradient_ascent", num_samples=300, **UNIFIED, **PROXY_NET)
 UPNAS_SMALL = dict(UPNAS, **SMALL_NET)
+#: MAE-NAS' comparison (MIM against supervised DARTS) searches on the benchmark's own network too: the same epochs
+#: and data, about 4x the small network's time per search
+DARTS_FULL = dict(DARTS, **PROXY_NET)
 EVOLUTION_150 = dict(strategy="evolution", population=30, parents=10, generations=5, budget=150, aging=True, tournament=10)
 
 CASES: dict[str, dict[str, Any]] = {
-    "mim+darts": dict(objective="mim", **DARTS),
-    "supervised+darts": dict(objective="supervised", labels=True, **DARTS),
+    "mim+darts": dict(objective="mim", **DARTS_FULL),
+    "supervised+darts": dict(objective="supervised", labels=True, **DARTS_FULL),
     "upnas": dict(UPNAS),
     "unified+evolution": dict(EVOLUTION_150, **UNIFIED, **PROXY_NET),
     "upnas-random": dict(UPNAS, strategy_options={"search": "random"}),
@@ -96,12 +101,13 @@ CASES: dict[str, dict[str, Any]] = {
     "jigsaw+darts": dict(objective="jigsaw", **DARTS),
     "rotation+darts": dict(objective="rotation", **DARTS),
     # variants tried where a target was missed (see the README: what was tried)
-    "mim+darts-mask75": dict(objective="mim", mask_ratio=0.75, **DARTS),
-    "mim+darts-warmup": dict(objective="mim", warmup_epochs=5, **DARTS),
-    "mim+darts-40ep": dict(objective="mim", **dict(DARTS, epochs=40)),
-    "supervised+darts-40ep": dict(objective="supervised", labels=True, **dict(DARTS, epochs=40)),
-    "mim+darts-fullnet": dict(objective="mim", **dict(DARTS, **PROXY_NET)),
-    "supervised+darts-fullnet": dict(objective="supervised", labels=True, **dict(DARTS, **PROXY_NET)),
+    "mim+darts-smallnet": dict(objective="mim", **DARTS),
+    "supervised+darts-smallnet": dict(objective="supervised", labels=True, **DARTS),
+    "mim+darts-smallnet-mask75": dict(objective="mim", mask_ratio=0.75, **DARTS),
+    "mim+darts-smallnet-warmup": dict(objective="mim", warmup_epochs=5, **DARTS),
+    "mim+darts-smallnet-40ep": dict(objective="mim", **dict(DARTS, epochs=40)),
+    "supervised+darts-smallnet-40ep": dict(objective="supervised", labels=True, **dict(DARTS, epochs=40)),
+    "jigsaw+darts-fullnet": dict(objective="jigsaw", **DARTS_FULL),
     "upnas-smallnet": dict(UPNAS_SMALL),
     "unified+evolution-smallnet": dict(EVOLUTION_150, **UNIFIED, **SMALL_NET),
     "upnas-random-smallnet": dict(UPNAS_SMALL, strategy_options={"search": "random"}),
@@ -112,10 +118,10 @@ CASES: dict[str, dict[str, Any]] = {
     "unified+evolution-smallnet-sum-": dict(EVOLUTION_150, **UNIFIED_SUM_MINUS, **SMALL_NET),
 }
 #: what a plain run measures (the variants run when named, or with --cases all)
-VARIANTS = ("mim+darts-mask75", "mim+darts-warmup", "mim+darts-40ep", "supervised+darts-40ep", "mim+darts-fullnet",
-            "supervised+darts-fullnet", "upnas-smallnet",
-            "unified+evolution-smallnet", "upnas-random-smallnet", "upnas-evolution-smallnet", "upnas-smallnet-sum-",
-            "upnas-smallnet-rescore20", "upnas-smallnet-zscore", "unified+evolution-smallnet-sum-")
+VARIANTS = ("mim+darts-smallnet", "supervised+darts-smallnet", "mim+darts-smallnet-mask75", "mim+darts-smallnet-warmup",
+            "mim+darts-smallnet-40ep", "supervised+darts-smallnet-40ep", "jigsaw+darts-fullnet", "upnas-smallnet", "unified+evolution-smallnet", "upnas-random-smallnet",
+            "upnas-evolution-smallnet", "upnas-smallnet-sum-", "upnas-smallnet-rescore20", "upnas-smallnet-zscore",
+            "unified+evolution-smallnet-sum-")
 MAIN_CASES = [c for c in CASES if c not in VARIANTS]
 #: UP-NAS searches that take their seed's proxy scores from the shared cache (another search over the same scored
 #: sample); the others compute every score themselves, so their cost split is real, and leave them in the cache
@@ -127,8 +133,8 @@ TARGETS = {
     "unified+evolution": ("median top 5%", 0.05),
 }
 QUICK = {
-    "mim+darts": dict(epochs=3, limit=256),
-    "supervised+darts": dict(epochs=3, limit=256),
+    "mim+darts": dict(epochs=3, limit=256, **SMALL_NET),
+    "supervised+darts": dict(epochs=3, limit=256, **SMALL_NET),
     "upnas": dict(num_samples=40, **SMALL_NET, strategy_options={"vgae_epochs": 2, "mpe_epochs": 10,
                                                                   "pretrain_samples": 200, "max_steps": 100}),
 }
@@ -138,6 +144,12 @@ def load_table() -> Any:
     from nas_core import BenchmarkTable
 
     return BenchmarkTable.load("analognas")
+
+
+def network(case: str, quick: bool = False) -> str:
+    """The network a case searches on (DARTS, SPOS) or scores its proxies on (training-free)."""
+    cfg = {**CASES[case], **(QUICK.get(case, {}) if quick else {})}
+    return f"C={cfg.get('channels', 16)}, N={cfg.get('num_cells', 5)}"
 
 
 def _seeds(text: str) -> list[int]:
@@ -183,7 +195,7 @@ def run_case(case: str, seed: int, quick: bool, threads: int) -> dict[str, Any]:
     row: dict[str, Any] = {
         "case": case, "seed": seed, "quick": quick, "arch": arch, "accuracy": table.accuracy(arch),
         "top_fraction": table.percentile(arch), "rank": table.rank(arch), "wall_s": round(wall, 1),
-        "load_at_start": round(load, 1),
+        "load_at_start": round(load, 1), "network": network(case, quick), "machine": _machine(),
         "defect": nas_core.create_space("nb201").defect(result.best),
     }
     ex = result.extra or {}
@@ -195,6 +207,22 @@ def run_case(case: str, seed: int, quick: bool, threads: int) -> dict[str, Any]:
     if case.startswith("upnas"):
         row.update(_upnas_details(result, table))
     return row
+
+
+def _machine() -> str:
+    """CPU model, the kernels torch picks on it, torch's version: a DARTS search whose architecture weights stay close
+    to uniform can end on another cell when the floating-point rounding differs, so a row says where it ran."""
+    import platform
+
+    import torch
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model}, {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}"
 
 
 def _hand_over(private: Path, shared: Path) -> None:
@@ -273,6 +301,8 @@ def summarise(rows: list[dict[str, Any]], table: Any) -> list[dict[str, Any]]:
             "top5": sum(t < 0.05 for t in top), "top10": sum(t < 0.10 for t in top),
             "wall_s": statistics.median(r["wall_s"] for r in ok),
             "defects": sum(1 for r in ok if r.get("defect")), "repaired": sum(1 for r in ok if r.get("argmax_defect")),
+            "network": " / ".join(sorted({r.get("network") or network(case, bool(r.get("quick"))) for r in ok})),
+            "unrecorded_machine": sum(1 for r in ok if not r.get("machine")),
         }
         if case.startswith("upnas"):
             rnd = [r["random_same_queries_accuracy"] for r in ok if "random_same_queries_accuracy" in r]
@@ -292,11 +322,11 @@ def print_report(summary: list[dict[str, Any]], table: Any) -> None:
           f"[min - max], the median seed's place in the space, seeds in the top 1/5/10%")
     print(f"  space: median {med:.2f}% (a random architecture), best {best.val_accuracy:.2f}%, top 1% >= "
           f"{_quantile(table, 0.99):.2f}%, top 5% >= {_quantile(table, 0.95):.2f}%, top 10% >= {_quantile(table, 0.90):.2f}%\n")
-    print("| search | seeds | found: median [min - max] | median seed: top | top 1 / 5 / 10% | wall time | notes |")
-    print("|---|---|---|---|---|---|---|")
+    print("| search | network | seeds | found: median [min - max] | median seed: top | top 1 / 5 / 10% | wall time | notes |")
+    print("|---|---|---|---|---|---|---|---|")
     for s in summary:
         if not s.get("seeds"):
-            print(f"| {s['case']} | 0 | failed: {s.get('error', '')} | | | | |")
+            print(f"| {s['case']} | {network(s['case'])} | 0 | failed: {s.get('error', '')} | | | | |")
             continue
         notes = []
         if s["repaired"]:
@@ -312,7 +342,10 @@ def print_report(summary: list[dict[str, Any]], table: Any) -> None:
                          + f"; cost (s) {s['seconds']}")
         if s["failed"]:
             notes.append(f"{s['failed']} failed")
-        print(f"| {s['case']} | {s['seeds']} | {s['median']:.2f} [{s['min']:.2f} - {s['max']:.2f}] | "
+        if s.get("unrecorded_machine"):
+            notes.append("machine not recorded" if s["unrecorded_machine"] == s["seeds"] else
+                         f"machine not recorded for {s['unrecorded_machine']} seed(s)")
+        print(f"| {s['case']} | {s['network']} | {s['seeds']} | {s['median']:.2f} [{s['min']:.2f} - {s['max']:.2f}] | "
               f"{100 * s['median_top']:.2f}% | {s['top1']} / {s['top5']} / {s['top10']} | {s['wall_s']:.0f} s | "
               f"{'; '.join(notes)} |")
     by = {s["case"]: s for s in summary if s.get("seeds")}
@@ -344,13 +377,14 @@ def draw(summary: list[dict[str, Any]], rows: list[dict[str, Any]], table: Any, 
 
     acc = table.sorted_accuracies()
     cases = [s["case"] for s in summary if s.get("seeds")]
+    nets = {s["case"]: s["network"] for s in summary if s.get("seeds")}
     fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(10, 3 + 0.45 * max(4, len(cases))), sharex=True,
                                    gridspec_kw={"height_ratios": [1.2, max(2.0, 0.45 * len(cases))]})
     lo = max(80.0, float(np.quantile(acc, 0.02)))
     bins = np.linspace(lo, float(acc[-1]) + 0.1, 60)
     ax0.hist(acc[acc >= lo], bins=bins, color="#9db4c8")
     ax0.set_ylabel("cells")
-    ax0.set_title(f"Found NB201 cells against the whole space ({len(table)} cells, CIFAR-10 accuracy from AnalogNAS-Bench)")
+    fig.suptitle(f"Found NB201 cells against the whole space ({len(table)} cells, CIFAR-10 accuracy from AnalogNAS-Bench)")
     marks = [(float(np.median(acc)), "median", "#555555"), (_quantile(table, 0.90), "top 10%", "#2a7f62"),
              (_quantile(table, 0.99), "top 1%", "#b8860b")]
     for ax in (ax0, ax1):
@@ -366,10 +400,10 @@ def draw(summary: list[dict[str, Any]], rows: list[dict[str, Any]], table: Any, 
         ax1.scatter(np.clip(xs, lo, None), ys, s=28, color="#1f4e79", zorder=3, label="found cell (one seed)" if i == 0 else None)
         ax1.plot([statistics.median(xs)] * 2, [i - 0.3, i + 0.3], color="#c0392b", lw=2.5, zorder=4,
                  label="median over seeds" if i == 0 else None)
-    ax1.set_yticks(range(len(cases)), cases)
+    ax1.set_yticks(range(len(cases)), [f"{c}  ({nets[c]})" for c in cases])
     ax1.set_ylim(len(cases) - 0.5, -0.5)  # first case on top
     ax1.set_xlabel(f"CIFAR-10 accuracy of the cell after standard training (%); cells below {lo:.0f}% drawn at {lo:.0f}%")
-    ax1.set_ylabel("search (label-free unless noted)")
+    ax1.set_ylabel("search (the network it runs on)")
     # the legend goes in the histogram's empty left corner, where it can never hide a found cell
     handles, labels = ax1.get_legend_handles_labels()
     ax0.legend(handles, labels, loc="upper left", fontsize=8)

@@ -219,3 +219,19 @@ def test_proxy_ceiling_is_the_best_cell_a_perfect_maximiser_of_the_proxy_picks(t
         else:  # the worst of N
             assert rows[1]["median"] <= rows[0]["median"] <= np.quantile(acc, 0.03)
     assert bq.proxy_ceiling(tmp_path / "empty-does-not-exist", analognas) == []
+
+
+def test_the_label_free_and_supervised_darts_cases_share_everything_but_the_labels():
+    """MAE-NAS' claim is a comparison at the same data and budget: the supervised reference of every MIM + DARTS
+    case differs from it only in the objective and the labels, and the target's pair searches on NB201's own
+    network (the one the table's accuracies are for), shrunk only by --quick."""
+    bq = _bench_quality()
+    label_only = {"objective", "labels"}
+    for mim, sup in (("mim+darts", "supervised+darts"), ("mim+darts-smallnet", "supervised+darts-smallnet"),
+                     ("mim+darts-smallnet-40ep", "supervised+darts-smallnet-40ep")):
+        a, b = bq.CASES[mim], bq.CASES[sup]
+        assert a["objective"] == "mim" and b["objective"] == "supervised" and b["labels"] is True and "labels" not in a
+        assert {k: v for k, v in a.items() if k not in label_only} == {k: v for k, v in b.items() if k not in label_only}
+    assert set(bq.TARGETS) <= set(bq.MAIN_CASES) and "supervised+darts" in bq.MAIN_CASES
+    assert bq.network("mim+darts") == "C=16, N=5" == bq.network("upnas")
+    assert bq.network("mim+darts", quick=True) == "C=8, N=1" == bq.network("mim+darts-smallnet")
