@@ -220,14 +220,17 @@ def test_search_modes_return_rescored_candidates_from_the_table(registry, search
 def test_ascent_from_the_best_scored_cells_beats_the_scored_sample(registry):
     table = fake_table()
     w = {"convs": 1.0, "noise": 0.0, "partial": 0.5}
+    # most of 20 seeds (a search that returns its starts wins in none): which seeds win depends on the CPU's
+    # floating-point rounding (seeds 0-4 won 3 times on one machine, 2 on another; 15 of 20 there), so the count is
+    # taken over enough seeds to hold on any machine
     wins = 0
-    for seed in range(5):
+    for seed in range(20):
         res = GradientAscentSearch(weights=w, num_samples=8, **{**SMALL, "num_starts": 3}).run(FakeSpace(), table, None, _ctx(seed))
         searched = [c.fitness for c in res.candidates if c.scores["searched"] == 1.0]
         sample = [c.fitness for c in res.candidates if c.scores["searched"] == 0.0]
         assert searched and set(res.extra["starts"]) <= {str(c.arch) for c in res.candidates}
         wins += max(searched) > max(sample)
-    assert wins >= 3, wins
+    assert wins >= 11, wins
     alone = GradientAscentSearch(weights=w, num_samples=14, include_scored=False, **SMALL).run(FakeSpace(), table, None, _ctx(0))
     assert all(c.scores["searched"] == 1.0 for c in alone.candidates) and len(alone.candidates) <= 4
 
