@@ -53,6 +53,7 @@ Needs ``nas-core[analognas]`` (pip install analog-nasbench) and every package of
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -119,9 +120,9 @@ CASES: dict[str, dict[str, Any]] = {
 }
 #: what a plain run measures (the variants run when named, or with --cases all)
 VARIANTS = ("mim+darts-smallnet", "supervised+darts-smallnet", "mim+darts-smallnet-mask75", "mim+darts-smallnet-warmup",
-            "mim+darts-smallnet-40ep", "supervised+darts-smallnet-40ep", "jigsaw+darts-fullnet", "upnas-smallnet", "unified+evolution-smallnet", "upnas-random-smallnet",
-            "upnas-evolution-smallnet", "upnas-smallnet-sum-", "upnas-smallnet-rescore20", "upnas-smallnet-zscore",
-            "unified+evolution-smallnet-sum-")
+            "mim+darts-smallnet-40ep", "supervised+darts-smallnet-40ep", "jigsaw+darts-fullnet", "upnas-smallnet",
+            "unified+evolution-smallnet", "upnas-random-smallnet", "upnas-evolution-smallnet", "upnas-smallnet-sum-",
+            "upnas-smallnet-rescore20", "upnas-smallnet-zscore", "unified+evolution-smallnet-sum-")
 MAIN_CASES = [c for c in CASES if c not in VARIANTS]
 #: UP-NAS searches that take their seed's proxy scores from the shared cache (another search over the same scored
 #: sample); the others compute every score themselves, so their cost split is real, and leave them in the cache
@@ -147,9 +148,19 @@ def load_table() -> Any:
 
 
 def network(case: str, quick: bool = False) -> str:
-    """The network a case searches on (DARTS, SPOS) or scores its proxies on (training-free)."""
+    """The network a case searches on (DARTS, SPOS) or scores its proxies on (training-free); what a case leaves
+    unset is the nb201 space's own default."""
     cfg = {**CASES[case], **(QUICK.get(case, {}) if quick else {})}
-    return f"C={cfg.get('channels', 16)}, N={cfg.get('num_cells', 5)}"
+    return _network(cfg.get("channels"), cfg.get("num_cells"))
+
+
+@functools.lru_cache(maxsize=None)
+def _network(channels: int | None, num_cells: int | None) -> str:
+    from nas_core import create_space
+
+    given = {k: v for k, v in (("channels", channels), ("num_cells", num_cells)) if v is not None}
+    cfg = create_space("nb201", **given).config()
+    return f"C={cfg['channels']}, N={cfg['num_cells']}"
 
 
 def _seeds(text: str) -> list[int]:
