@@ -264,6 +264,20 @@ def test_fast_average_pool_matches_torch_forward_and_backward():
     (gr,) = torch.autograd.grad(ref, x, g)
     assert torch.allclose(gx, gr)
     assert torch.autograd.gradcheck(avg_pool_3x3, (x[:1, :1].detach().requires_grad_(),))
+    # GraSP differentiates the gradient again (create_graph): the second derivative must be right too
+    assert torch.autograd.gradgradcheck(avg_pool_3x3, (x[:1, :1].detach().requires_grad_(),))
+
+
+def test_standalone_network_pools_with_the_fast_kernel_and_equals_torch():
+    from nas_spaces._nb201 import AvgPool3x3
+
+    x = torch.randn(4, 16, 32, 32, requires_grad=True)
+    ref = F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+    out = AvgPool3x3()(x)
+    assert out.grad_fn is not None and "AvgPool2D" not in type(out.grad_fn).__name__
+    assert torch.allclose(out, ref, atol=1e-6)
+    g = torch.randn_like(ref)
+    assert torch.allclose(torch.autograd.grad(out, x, g)[0], torch.autograd.grad(ref, x, g)[0], atol=1e-6)
 
 
 def test_channels_last_supernet_computes_the_same():

@@ -131,6 +131,57 @@ class NB201Arch(Architecture):
 
 
 # ----------------------------------------------------------------------------------------------
+# 3x3 average pooling (the standalone network's and the supernet's avg_pool_3x3)
+# ----------------------------------------------------------------------------------------------
+
+def _box3x3(x: torch.Tensor) -> torch.Tensor:
+    """Sum over 3x3 windows (stride 1, zero padding), as 4 shifted additions."""
+    xp = F.pad(x, (1, 1, 1, 1))
+    h = xp[..., :, :-2] + xp[..., :, 1:-1]
+    h += xp[..., :, 2:]
+    v = h[..., :-2, :] + h[..., 1:-1, :]
+    v += h[..., 2:, :]
+    return v
+
+
+_RECIP: dict[tuple[Any, ...], torch.Tensor] = {}
+
+
+def _recip_counts(x: torch.Tensor) -> torch.Tensor:
+    key = (x.shape[-2], x.shape[-1], x.dtype, x.device)
+    r = _RECIP.get(key)
+    if r is None:
+        r = 1.0 / _box3x3(torch.ones(1, 1, x.shape[-2], x.shape[-1], dtype=x.dtype, device=x.device))
+        if len(_RECIP) > 64:
+            _RECIP.clear()
+        _RECIP[key] = r
+    return r
+
+
+class _AvgPool3x3(torch.autograd.Function):
+    """``avg_pool2d(x, 3, 1, 1, count_include_pad=False)`` as a separable box filter: several times
+    faster than the native CPU kernel, forward and backward (the filter is its own adjoint)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        r = _recip_counts(x)
+        ctx.save_for_backward(r)
+        return _box3x3(x).mul_(r)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (r,) = ctx.saved_tensors
+        return _box3x3(grad * r)
+
+
+def avg_pool_3x3(x: torch.Tensor) -> torch.Tensor:
+    """3x3 average pooling, stride 1, padding excluded from the count."""
+    if x.device.type == "cpu":
+        return _AvgPool3x3.apply(x)
+    return F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+
+
+# ----------------------------------------------------------------------------------------------
 # standalone network (the benchmark's TinyNetwork / InferCell)
 # ----------------------------------------------------------------------------------------------
 
@@ -149,14 +200,11 @@ class ReLUConvBN(nn.Module):
 
 
 class AvgPool3x3(nn.Module):
-    """``avg_pool_3x3``: 3x3 average, stride 1, padding excluded from the count."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.op = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    """``avg_pool_3x3``: 3x3 average, stride 1, padding excluded from the count (on CPU as a separable box
+    filter, :func:`avg_pool_3x3`: the same values, about 5x faster than torch's CPU kernel forward and backward)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.op(x)
+        return avg_pool_3x3(x)
 
 
 class Zero(nn.Module):
@@ -284,53 +332,6 @@ class NB201Network(_Skeleton):
 # supernet
 # ----------------------------------------------------------------------------------------------
 
-def _box3x3(x: torch.Tensor) -> torch.Tensor:
-    """Sum over 3x3 windows (stride 1, zero padding), as 4 shifted additions."""
-    xp = F.pad(x, (1, 1, 1, 1))
-    h = xp[..., :, :-2] + xp[..., :, 1:-1]
-    h += xp[..., :, 2:]
-    v = h[..., :-2, :] + h[..., 1:-1, :]
-    v += h[..., 2:, :]
-    return v
-
-
-_RECIP: dict[tuple[Any, ...], torch.Tensor] = {}
-
-
-def _recip_counts(x: torch.Tensor) -> torch.Tensor:
-    key = (x.shape[-2], x.shape[-1], x.dtype, x.device)
-    r = _RECIP.get(key)
-    if r is None:
-        r = 1.0 / _box3x3(torch.ones(1, 1, x.shape[-2], x.shape[-1], dtype=x.dtype, device=x.device))
-        if len(_RECIP) > 64:
-            _RECIP.clear()
-        _RECIP[key] = r
-    return r
-
-
-class _AvgPool3x3(torch.autograd.Function):
-    """``avg_pool2d(x, 3, 1, 1, count_include_pad=False)`` as a separable box filter: several times
-    faster than the native CPU kernel, forward and backward (the filter is its own adjoint)."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        r = _recip_counts(x)
-        ctx.save_for_backward(r)
-        return _box3x3(x).mul_(r)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        (r,) = ctx.saved_tensors
-        return _box3x3(grad * r)
-
-
-def avg_pool_3x3(x: torch.Tensor) -> torch.Tensor:
-    """3x3 average pooling, stride 1, padding excluded from the count."""
-    if x.device.type == "cpu":
-        return _AvgPool3x3.apply(x)
-    return F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
-
-
 _OUT_EDGES: tuple[tuple[int, ...], ...] = tuple(
     tuple(e for e, (_, j) in enumerate(NB201_EDGES) if j == src) for src in range(3)
 )  # edges leaving node 0, 1, 2: (0, 1, 3), (2, 4), (5,)
@@ -386,9 +387,12 @@ class NB201SearchCell(nn.Module):
                 ops.bn1, ops.conv1(r), weights[idx, _C1].repeat_interleave(c)
             )
             p = avg_pool_3x3(xj)
+            # split, not slices: the backward of a split is one concatenation, where each slice's would fill a
+            # zero tensor of z's size
+            zs = z.split(c, dim=1) if len(edges) > 1 else (z,)
             for k, e in enumerate(edges):
                 i = NB201_EDGES[e][0]
-                t = z if len(edges) == 1 else z[:, k * c : (k + 1) * c]
+                t = zs[k]
                 t = torch.addcmul(torch.addcmul(t, xj, w_skip[e]), p, w_pool[e])
                 acc[i] = t if acc[i] is None else acc[i] + t
         out = acc[3]
