@@ -371,8 +371,18 @@ class UnifiedProxy(Proxy):
                 "fit_table(...), or calibrate({proxy: scores of a reference candidate set}), or pass reference=... "
                 "to create_proxy('unified', ...). To rank a set of candidates, use combine(scores) instead."
             )
-        comps = self.components(net, images, targets, loss_fn=loss_fn)
-        return float(sum(self.weights[p] * self._normalize_one(p, v) for p, v in comps.items()))
+        return self.score_components(self.components(net, images, targets, loss_fn=loss_fn))
+
+    def score_components(self, components: Mapping[str, float]) -> float:
+        """The unified score of one network from its raw :meth:`components` (what :meth:`score` returns for
+        the network they were computed on), normalised with the stored reference statistics."""
+        if self.reference is None:
+            raise NasError("unified proxy: score_components() needs normalisation statistics (fit, fit_table, "
+                           "calibrate or reference=...)")
+        missing = [p for p in self.proxies if p not in components]
+        if missing:
+            raise ConfigError(f"unified proxy: components lack {', '.join(missing)} (need {', '.join(self.proxies)})")
+        return float(sum(self.weights[p] * self._normalize_one(p, components[p]) for p in self.proxies))
 
 
 def _fit_tpe(

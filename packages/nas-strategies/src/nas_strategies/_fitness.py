@@ -3,8 +3,9 @@ objective on a trained single-path supernet (with per-candidate BN recalibration
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -205,6 +206,8 @@ class ProxyFitness:
         self.objective = loss_objective
         self.seed = seed
         self.sign = 1.0 if getattr(proxy, "higher_is_better", True) else -1.0
+        #: raw components of the calibration candidates, until each is scored (see calibrate_on)
+        self._known: dict[str, dict[str, float]] = {}
 
     @property
     def name(self) -> str:
@@ -219,26 +222,31 @@ class ProxyFitness:
 
     def calibrate_on(self, archs: Sequence[Architecture]) -> int:
         """Calibrate the proxy on the raw component scores of ``archs`` (the search's first, random candidates:
-        a label-free reference set, as UP-NAS normalises against a sample of the space). Returns its size."""
+        a label-free reference set, as UP-NAS normalises against a sample of the space). Returns its size.
+
+        The components are computed exactly as scoring computes them (same network, seeds and inputs), so a
+        proxy that can score from components (``score_components``) reuses them when these candidates are
+        scored next, instead of running every pass again."""
         from ._distributed import all_gather_sharded
 
         def components(arch: Architecture) -> dict[str, float] | None:
             if self.space.defect(arch) is not None:
                 return None
-            with seeded(arch_seed(self.seed, arch), self.context.device):
-                net = self.context.to_device(self.space.build(arch, num_classes=self.num_classes))
-            loss_fn = objective_loss(self.objective) if self.objective is not None else None
-            with seeded(arch_seed(self.seed, arch) + 7919, self.context.device), self.context.autocast():
+            with _scoring_setup(self.proxy, self.space, arch, self.images, self.targets, context=self.context,
+                                num_classes=self.num_classes, objective=self.objective, seed=self.seed) as (net, x, y, lf):
                 try:
-                    return {k: float(v) for k, v in self.proxy.components(net, self.images, self.targets, loss_fn=loss_fn).items()}
+                    return {k: float(v) for k, v in self.proxy.components(net, x, y, loss_fn=lf).items()}
                 except NonFiniteError:
                     return None
 
-        rows = [r for r in all_gather_sharded(components, list(archs), self.context) if r]
+        got = all_gather_sharded(components, list(archs), self.context)
+        rows = [r for r in got if r]
         if len(rows) < 2:
             raise ConfigError(f"proxy '{self.name}' needs reference statistics and fewer than 2 of the {len(archs)} "
                               f"first candidates could be scored; raise the population or the budget")
         self.proxy.calibrate({k: [r[k] for r in rows if k in r] for k in rows[0]})
+        if callable(getattr(self.proxy, "score_components", None)):
+            self._known = {str(a): r for a, r in zip(archs, got) if r}
         return len(rows)
 
     def score_network(self, proxy: Any, arch: Architecture) -> float:
@@ -246,7 +254,8 @@ class ProxyFitness:
                                   num_classes=self.num_classes, objective=self.objective, seed=self.seed)[0]
 
     def __call__(self, arch: Architecture) -> dict[str, float]:
-        raw = self.score_network(self.proxy, arch)
+        known = self._known.pop(str(arch), None)
+        raw = float(self.proxy.score_components(known)) if known is not None else self.score_network(self.proxy, arch)
         if not math.isfinite(raw):  # undefined on this cell: the worst fitness (the reason: undefined_reason)
             return {"fitness": math.nan, "proxy": raw, "undefined": 1.0}
         return {"fitness": self.sign * raw, "proxy": raw}
@@ -273,30 +282,17 @@ def score_with_proxies(
     if space.defect(arch) is not None:
         return [math.nan] * len(proxies)
     s = arch_seed(seed, arch)
-    with seeded(s, context.device):
-        net = space.build(arch, num_classes=num_classes)
-        net = context.to_device(net)
-        loss_fn: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None
-        x, y = images, targets
-        if objective is not None:
-            objective.setup(net.feature_info, in_chans=int(images.shape[1]), img_size=int(images.shape[-1]))
-            objective.to(context.device)
-            loss_fn = objective_loss(objective)
-
+    net, loss_fn = _build_for_scoring(space, arch, images, context=context, num_classes=num_classes,
+                                      objective=objective, seed=seed)
     out = [math.nan] * len(proxies)
     # proxies of one family score together (``Proxy.score_together``: shared passes), unless one needs the
     # objective's pretext targets
     groups: dict[Any, list[int]] = {}
     for i, proxy in enumerate(proxies):
-        pretext = y is None and getattr(proxy, "needs_targets", False) and objective is not None
-        key = ("alone", i) if pretext else getattr(type(proxy).score_together, "__func__", type(proxy))
+        key = ("alone", i) if _wants_pretext(proxy, targets, objective) else getattr(type(proxy).score_together, "__func__", type(proxy))
         groups.setdefault(key, []).append(i)
     for key, idx in groups.items():
-        xi, yi = x, y
-        if isinstance(key, tuple) and key[0] == "alone":
-            pre = objective.pretext_targets(images)
-            if pre is not None:
-                xi, yi = pre
+        xi, yi = _pretext_inputs(images, objective) if isinstance(key, tuple) else (images, targets)
         group = [proxies[i] for i in idx]
         with seeded(s + 7919 * (idx[0] + 1), context.device):
             with context.autocast():
@@ -304,6 +300,41 @@ def score_with_proxies(
         for i, v in zip(idx, vals):
             out[i] = float(v) if math.isfinite(float(v)) else math.nan
     return out
+
+
+def _build_for_scoring(space: SearchSpace, arch: Architecture, images: torch.Tensor, *, context: Any, num_classes: int,
+                       objective: Any, seed: int) -> tuple[nn.Module, Callable[[nn.Module, torch.Tensor], torch.Tensor] | None]:
+    """The freshly initialised network a proxy scores ``arch`` on (and the objective's heads set up for it),
+    seeded from (run seed, architecture)."""
+    with seeded(arch_seed(seed, arch), context.device):
+        net = context.to_device(space.build(arch, num_classes=num_classes))
+        if objective is None:
+            return net, None
+        objective.setup(net.feature_info, in_chans=int(images.shape[1]), img_size=int(images.shape[-1]))
+        objective.to(context.device)
+        return net, objective_loss(objective)
+
+
+def _wants_pretext(proxy: Any, targets: torch.Tensor | None, objective: Any) -> bool:
+    """A proxy that needs targets, on unlabelled images, with an objective: it scores the pretext task's."""
+    return targets is None and getattr(proxy, "needs_targets", False) and objective is not None
+
+
+def _pretext_inputs(images: torch.Tensor, objective: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    pre = objective.pretext_targets(images)
+    return pre if pre is not None else (images, None)
+
+
+@contextlib.contextmanager
+def _scoring_setup(proxy: Any, space: SearchSpace, arch: Architecture, images: torch.Tensor, targets: torch.Tensor | None,
+                   *, context: Any, num_classes: int, objective: Any, seed: int) -> Iterator[tuple[Any, ...]]:
+    """``(net, images, targets, loss_fn)`` for ``proxy`` alone on ``arch``, inside the seeding and autocast that
+    :func:`score_with_proxies` gives a single proxy: what it computes here equals what scoring computes."""
+    net, loss_fn = _build_for_scoring(space, arch, images, context=context, num_classes=num_classes,
+                                      objective=objective, seed=seed)
+    x, y = _pretext_inputs(images, objective) if _wants_pretext(proxy, targets, objective) else (images, targets)
+    with seeded(arch_seed(seed, arch) + 7919, context.device), context.autocast():
+        yield net, x, y, loss_fn
 
 
 def undefined_reason(space: SearchSpace, arch: Architecture, what: str) -> str:
