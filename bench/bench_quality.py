@@ -28,7 +28,9 @@ Variants tried where a target was missed, kept so the README's account can be re
 ``jigsaw+darts-fullnet`` (the best pretext task, on the full network); the
 "-smallnet" UP-NAS and evolution cases score the proxies on the C=8, 1-cell network instead (7x cheaper, and where
 they stop short of the targets: ``--ceiling`` shows why), with equal weights on the 12 proxies but grasp
-(``-sum-``), 20 decoded cells re-scored instead of 5 (``-rescore20``) or z-scored proxies (``-zscore``).
+(``-sum-``), 20 decoded cells re-scored instead of 5 (``-rescore20``) or z-scored proxies (``-zscore``); on the
+full network ``upnas-rescore5`` (the 5 re-scored cells the library used before 20) and ``upnas-ensemble5`` (5
+estimators averaged), which reuse ``upnas``' scores.
 
 ``--ceiling`` prints the unified proxy's own ceiling from the scores the UP-NAS cases cached: the true accuracy of
 the cell a perfect maximiser of the proxy picks among N random cells.
@@ -40,7 +42,7 @@ best of its scored random sample by true unified proxy).
 Results go to a JSON-lines file, one line per (case, seed), so a run can be continued (``--resume``) or extended;
 the table and the picture are made from that file (``--report`` alone redraws them).
 
-    python bench/bench_quality.py                    # every main case, 5 seeds (~2 h on 2 cores, 2 jobs)
+    python bench/bench_quality.py                    # every main case, 5 seeds (~75 min on 2 cores, 2 jobs)
     python bench/bench_quality.py --quick            # a few minutes: tiny budgets, 2 seeds, 3 cases
     python bench/bench_quality.py --cases upnas --seeds 0-9
     python bench/bench_quality.py --cases all --resume  # the variants too
@@ -83,7 +85,8 @@ SMALL_NET = dict(channels=8, num_cells=1)
 UNIFIED = dict(proxy="unified", proxy_options={"preset": "weighted"}, proxy_batch_size=32)
 UNIFIED_SUM_MINUS = dict(UNIFIED, proxy_options={"preset": "sum_minus"})
 UPNAS = dict(strategy="gradient_ascent", num_samples=300, **UNIFIED, **PROXY_NET)
-UPNAS_SMALL = dict(UPNAS, **SMALL_NET)
+#: the small-network UP-NAS runs re-scored the library's earlier 5 decoded cells (20 since; see upnas-rescore5)
+UPNAS_SMALL = dict(UPNAS, **SMALL_NET, strategy_options={"rescore_top": 5})
 #: MAE-NAS' comparison (MIM against supervised DARTS) searches on the benchmark's own network too: the same epochs
 #: and data, about 4x the small network's time per search
 DARTS_FULL = dict(DARTS, **PROXY_NET)
@@ -111,18 +114,21 @@ CASES: dict[str, dict[str, Any]] = {
     "jigsaw+darts-fullnet": dict(objective="jigsaw", **DARTS_FULL),
     "upnas-smallnet": dict(UPNAS_SMALL),
     "unified+evolution-smallnet": dict(EVOLUTION_150, **UNIFIED, **SMALL_NET),
-    "upnas-random-smallnet": dict(UPNAS_SMALL, strategy_options={"search": "random"}),
-    "upnas-evolution-smallnet": dict(UPNAS_SMALL, strategy_options={"search": "evolution"}),
+    "upnas-random-smallnet": dict(UPNAS_SMALL, strategy_options={"search": "random", "rescore_top": 5}),
+    "upnas-evolution-smallnet": dict(UPNAS_SMALL, strategy_options={"search": "evolution", "rescore_top": 5}),
     "upnas-smallnet-sum-": dict(UPNAS_SMALL, proxy_options={"preset": "sum_minus"}),
     "upnas-smallnet-rescore20": dict(UPNAS_SMALL, strategy_options={"rescore_top": 20}),
-    "upnas-smallnet-zscore": dict(UPNAS_SMALL, strategy_options={"normalize": "zscore"}),
+    "upnas-smallnet-zscore": dict(UPNAS_SMALL, strategy_options={"normalize": "zscore", "rescore_top": 5}),
+    "upnas-rescore5": dict(UPNAS, strategy_options={"rescore_top": 5}),
+    "upnas-ensemble5": dict(UPNAS, strategy_options={"mpe_ensemble": 5}),
     "unified+evolution-smallnet-sum-": dict(EVOLUTION_150, **UNIFIED_SUM_MINUS, **SMALL_NET),
 }
 #: what a plain run measures (the variants run when named, or with --cases all)
 VARIANTS = ("mim+darts-smallnet", "supervised+darts-smallnet", "mim+darts-smallnet-mask75", "mim+darts-smallnet-warmup",
             "mim+darts-smallnet-40ep", "supervised+darts-smallnet-40ep", "jigsaw+darts-fullnet", "upnas-smallnet",
             "unified+evolution-smallnet", "upnas-random-smallnet", "upnas-evolution-smallnet", "upnas-smallnet-sum-",
-            "upnas-smallnet-rescore20", "upnas-smallnet-zscore", "unified+evolution-smallnet-sum-")
+            "upnas-smallnet-rescore20", "upnas-smallnet-zscore", "unified+evolution-smallnet-sum-", "upnas-rescore5",
+            "upnas-ensemble5")
 MAIN_CASES = [c for c in CASES if c not in VARIANTS]
 #: UP-NAS searches that take their seed's proxy scores from the shared cache (another search over the same scored
 #: sample); the others compute every score themselves, so their cost split is real, and leave them in the cache
@@ -516,6 +522,18 @@ def print_ceiling(rows: list[dict[str, Any]], cache: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+def _job_order(cases: list[str], history: list[dict[str, Any]]) -> Any:
+    """Longest searches first (by a case's median wall time in the results file; a case never run counts as
+    longest), so the last searches to finish are short ones and no job waits alone at the end; the UP-NAS
+    searches that reuse the proxy scores of their seed's ``upnas`` run after every other case."""
+    walls: dict[str, list[float]] = {}
+    for r in history:
+        if "error" not in r and "wall_s" in r:
+            walls.setdefault(r["case"], []).append(float(r["wall_s"]))
+    cost = {c: statistics.median(walls[c]) if c in walls else float("inf") for c in cases}
+    return lambda job: (job[0] in CACHED, -cost[job[0]], cases.index(job[0]), job[1])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", default=",".join(MAIN_CASES),
@@ -550,8 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report:
         done = {(r["case"], int(r["seed"])) for r in read_results(args.out, args.quick) if "error" not in r} if args.resume else set()
         jobs = [(c, s, args.quick, 1) for c in cases for s in seeds if (c, s) not in done]
-        # in the order of --cases (the papers' main claims first by default), seeds in order
-        jobs.sort(key=lambda j: (cases.index(j[0]), j[1]))
+        jobs.sort(key=_job_order(cases, read_results(args.out, args.quick)))
         print(f"bench_quality: {len(jobs)} searches, {args.jobs} at a time, load {os.getloadavg()[0]:.1f} on "
               f"{os.cpu_count()} cores; results -> {args.out}", flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -235,3 +235,16 @@ def test_the_label_free_and_supervised_darts_cases_share_everything_but_the_labe
     assert set(bq.TARGETS) <= set(bq.MAIN_CASES) and "supervised+darts" in bq.MAIN_CASES
     assert bq.network("mim+darts") == "C=16, N=5" == bq.network("upnas")
     assert bq.network("mim+darts", quick=True) == "C=8, N=1" == bq.network("mim+darts-smallnet")
+
+
+def test_bench_quality_runs_the_longest_searches_first_and_score_reusing_upnas_searches_last():
+    bq = _bench_quality()
+    cases = ["upnas-random", "jigsaw+darts", "upnas", "rotation+darts", "colorization+darts"]
+    history = [{"case": "jigsaw+darts", "seed": 0, "wall_s": 30.0}, {"case": "rotation+darts", "seed": 0, "wall_s": 180.0},
+               {"case": "rotation+darts", "seed": 1, "wall_s": 170.0}, {"case": "upnas", "seed": 0, "wall_s": 270.0},
+               {"case": "upnas-random", "seed": 0, "wall_s": 900.0},  # it scored alone once: still after upnas
+               {"case": "colorization+darts", "seed": 0, "error": "boom"}]  # a failed run says nothing of the cost
+    jobs = sorted([(c, s, False, 1) for c in cases for s in (1, 0)], key=bq._job_order(cases, history))
+    assert [(c, s) for c, s, *_ in jobs] == [
+        ("colorization+darts", 0), ("colorization+darts", 1), ("upnas", 0), ("upnas", 1), ("rotation+darts", 0),
+        ("rotation+darts", 1), ("jigsaw+darts", 0), ("jigsaw+darts", 1), ("upnas-random", 0), ("upnas-random", 1)]

@@ -253,7 +253,7 @@ class GradientAscentSearch(Strategy):
     queries: int = 1500
     population: int = 100
     tournament: int = 10
-    rescore_top: int = 5
+    rescore_top: int = 20
     include_scored: bool = True
     max_params: float | None = None
     max_flops: float | None = None
