@@ -281,7 +281,6 @@ def score_with_proxies(
     """
     if space.defect(arch) is not None:
         return [math.nan] * len(proxies)
-    s = arch_seed(seed, arch)
     net, loss_fn = _build_for_scoring(space, arch, images, context=context, num_classes=num_classes,
                                       objective=objective, seed=seed)
     out = [math.nan] * len(proxies)
@@ -294,7 +293,7 @@ def score_with_proxies(
     for key, idx in groups.items():
         xi, yi = _pretext_inputs(images, objective) if isinstance(key, tuple) else (images, targets)
         group = [proxies[i] for i in idx]
-        with seeded(s + 7919 * (idx[0] + 1), context.device):
+        with seeded(_proxy_seed(seed, arch, idx[0]), context.device):
             with context.autocast():
                 vals = type(group[0]).score_together(group, net, xi, yi, loss_fn=loss_fn)
         for i, v in zip(idx, vals):
@@ -333,8 +332,14 @@ def _scoring_setup(proxy: Any, space: SearchSpace, arch: Architecture, images: t
     net, loss_fn = _build_for_scoring(space, arch, images, context=context, num_classes=num_classes,
                                       objective=objective, seed=seed)
     x, y = _pretext_inputs(images, objective) if _wants_pretext(proxy, targets, objective) else (images, targets)
-    with seeded(arch_seed(seed, arch) + 7919, context.device), context.autocast():
+    with seeded(_proxy_seed(seed, arch, 0), context.device), context.autocast():
         yield net, x, y, loss_fn
+
+
+def _proxy_seed(seed: int, arch: Architecture, first: int) -> int:
+    """The seed a group of proxies scores under, ``first`` the group's first position in the proxy list (a
+    proxy alone: 0)."""
+    return arch_seed(seed, arch) + 7919 * (first + 1)
 
 
 def undefined_reason(space: SearchSpace, arch: Architecture, what: str) -> str:
