@@ -233,6 +233,46 @@ def test_channels_last_is_the_cpu_default_and_changes_no_value():
     assert net.channels_last is None and net(x)[0].is_contiguous(memory_format=torch.channels_last)
 
 
+@pytest.mark.parametrize("c", [4, 8])  # below 8 channels the CPU slices instead of striding
+@pytest.mark.parametrize("size", [(16, 16), (15, 15), (7, 8), (1, 1)])
+def test_factorized_reduce_equals_two_strided_1x1_convs(size, c):
+    from nas_spaces._darts_ops import FactorizedReduce
+
+    m = FactorizedReduce(c, 2 * c)
+    x = torch.randn(2, c, *size)
+    r = F.relu(x)
+    shifted = F.pad(r[:, :, 1:, 1:], (0, size[1] % 2, 0, size[0] % 2))
+    ref = m.bn(torch.cat([F.conv2d(r, m.conv_1.weight, stride=2), F.conv2d(shifted, m.conv_2.weight, stride=2)], 1))
+    assert torch.allclose(m(x), ref, atol=1e-6)
+
+
+_AVX2_SCRIPT = """
+import torch
+from nas_spaces._darts_ops import FactorizedReduce
+torch.set_num_threads(1)
+torch.manual_seed(0)
+for c in (2, 4, 6):
+    m = FactorizedReduce(c, 2 * c)
+    for _ in range(60):
+        x = torch.randn(2, c, 16, 16).contiguous(memory_format=torch.channels_last).requires_grad_()
+        m(x).sum().backward()
+print("ok")
+"""
+
+
+def test_factorized_reduce_survives_onednn_avx2_kernels():
+    """oneDNN's AVX2 strided 1x1 convolution backward corrupts the heap for channels-last inputs with
+    fewer than 8 channels (partial-channel supernets at C=16, K=4 make them); the subprocess forces the
+    AVX2 kernels so an AVX-512 machine catches a regression too."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX2")
+    proc = subprocess.run([sys.executable, "-c", _AVX2_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
 def test_bf16_autocast_on_the_cpu_gives_finite_gradients():
     """Under CPU autocast the supernet stays NCHW: torch 2.14's channels-last bf16 dilated depthwise conv
     returns NaN weight gradients for the small output gradients a mixed edge passes back (seed 0 hits it)."""

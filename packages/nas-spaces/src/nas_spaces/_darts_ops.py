@@ -131,7 +131,13 @@ class Conv7x1_1x7(nn.Module):
 
 
 class FactorizedReduce(nn.Module):
-    """ReLU, two stride-2 1x1 convs on offset grids, concatenated, BN (halves the resolution)."""
+    """ReLU, two stride-2 1x1 convs on offset grids, concatenated, BN (halves the resolution).
+
+    On the CPU with fewer than 8 input channels the stride is taken by slicing before stride-1 convs (the same
+    values): oneDNN's backward of a strided 1x1 convolution on channels-last input with 2-7 channels writes past
+    its buffer on AVX2 CPUs (heap corruption, torch 2.14.1), and partial-channel supernets (C=16, K=4) and small
+    widths make exactly those inputs. Wider inputs keep the strided kernel, 10-18% faster than slicing.
+    """
 
     def __init__(self, c_in: int, c_out: int, affine: bool = True, relu_in: bool = True):
         super().__init__()
@@ -149,7 +155,12 @@ class FactorizedReduce(nn.Module):
         shifted = x[:, :, 1:, 1:]
         if x.shape[-1] % 2 or x.shape[-2] % 2:
             shifted = F.pad(shifted, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
-        return scaled_bn(self.bn, torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1), scale)
+        if x.device.type == "cpu" and x.shape[1] < 8:
+            a = F.conv2d(x[:, :, ::2, ::2], self.conv_1.weight)
+            b = F.conv2d(shifted[:, :, ::2, ::2], self.conv_2.weight)
+        else:
+            a, b = self.conv_1(x), self.conv_2(shifted)
+        return scaled_bn(self.bn, torch.cat([a, b], dim=1), scale)
 
 
 class Zero(nn.Module):
