@@ -433,8 +433,10 @@ class NB201Supernet(_Skeleton, Supernet):
     Cell batch norms are affine-free and keep no running statistics by default, as the benchmark's
     search code uses; stem, reduction blocks and the final BN are ordinary (as there too).
     ``channels_last=True`` runs the network on NHWC tensors (the feature maps keep that memory
-    layout; shapes and values are the same); measured slower on CPU for this supernet, it is off
-    by default.
+    layout; shapes are the same, values agree to rounding). ``None``, the default: on the CPU in fp32,
+    where a DARTS epoch of the C=16, N=5 supernet is 15-21% faster in that layout (AVX-512) and 9% (AVX2);
+    not under CPU autocast; elsewhere as given. The standalone network stays NCHW: zero-cost proxy
+    scoring measured 10% slower channels-last.
     ``forward(x)`` mixes the ops with ``softmax(alphas)`` unless a path is active
     (:meth:`set_active`) or given (``forward(x, arch=...)``).
     """
@@ -448,7 +450,7 @@ class NB201Supernet(_Skeleton, Supernet):
         in_chans: int = 3,
         affine: bool = False,
         track_running_stats: bool = False,
-        channels_last: bool = False,
+        channels_last: bool | None = None,
         discretize_none: bool = False,
     ):
         super().__init__()
@@ -511,7 +513,10 @@ class NB201Supernet(_Skeleton, Supernet):
     def forward(self, x: torch.Tensor, *, arch: Architecture | str | None = None, mask: Any = None) -> list[torch.Tensor]:
         path = NB201Arch.parse(str(arch)) if arch is not None else self._active
         weights = None if path is not None else F.softmax(self.alphas, dim=-1).to(x.dtype)
-        if self.channels_last:
+        cl = self.channels_last
+        if cl is None:
+            cl = x.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
+        if cl and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         n = self.num_cells
         h = self.stem(x)
@@ -695,11 +700,12 @@ class NB201Space(SearchSpace):
         num_cells: int | None = None,
         affine: bool = False,
         track_running_stats: bool = False,
-        channels_last: bool = False,
+        channels_last: bool | None = None,
         discretize_none: bool = False,
         **unknown: Any,
     ) -> NB201Supernet:
-        """The supernet (options default to the space's ``channels``/``num_cells``)."""
+        """The supernet (options default to the space's ``channels``/``num_cells``; ``channels_last=None``: on
+        the CPU, see :class:`NB201Supernet`)."""
         if unknown:
             raise ConfigError(
                 f"space 'nb201': unknown supernet option '{next(iter(unknown))}' "
@@ -711,7 +717,7 @@ class NB201Space(SearchSpace):
             self.in_chans,
             bool(affine),
             bool(track_running_stats),
-            bool(channels_last),
+            None if channels_last is None else bool(channels_last),
             bool(discretize_none),
         )
 
