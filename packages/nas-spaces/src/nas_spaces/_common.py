@@ -46,6 +46,16 @@ def one_hot_rows(ops: np.ndarray, width: int) -> list[int] | None:
     return [int(i) for i in hot.argmax(-1)]
 
 
+def memory_format(x: torch.Tensor, channels_last: bool | None) -> torch.Tensor:
+    """``x`` in channels-last layout when asked; ``None``: on the CPU outside autocast (fp32), where the convnet
+    supernets run faster in that layout (not under CPU autocast: torch 2.14's oneDNN returns NaN weight gradients
+    for channels-last bf16 dilated depthwise convs given small output gradients); elsewhere as given."""
+    cl = channels_last
+    if cl is None:
+        cl = x.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
+    return x.contiguous(memory_format=torch.channels_last) if cl and x.dim() == 4 else x
+
+
 def pick(rng: np.random.Generator, seq: Sequence[Any]) -> Any:
     """A uniformly random element of ``seq`` (numpy Generator, reproducible)."""
     return seq[int(rng.integers(len(seq)))]

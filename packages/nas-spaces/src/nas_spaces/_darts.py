@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from nas_core import Architecture, ArchitectureError, ConfigError, Cost, FeatureInfo, IncompatibleError, SearchSpace, Supernet
 
-from ._common import check_choice, check_int, count_macs, count_params, one_hot_rows, pick
+from ._common import check_choice, check_int, count_macs, count_params, memory_format, one_hot_rows, pick
 from ._darts_arch import NUM_EDGES, OP_NAMES, PRESETS, STEPS, DartsArch, edge_index
 from ._darts_ops import FactorizedReduce, Noise, Pool, ReLUConvBN, Zero, channel_shuffle, drop_path, make_op, starts_with_relu
 
@@ -139,14 +139,9 @@ class _Macro(nn.Module):
         )
 
     def _memory_format(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` in channels-last layout when asked. ``channels_last=None``: on the CPU in fp32, where the
-        depthwise convs and pooling of these cells are about twice as fast in that layout; not under CPU
-        autocast (torch 2.14's oneDNN returns NaN weight gradients for channels-last bf16 dilated depthwise
-        convs given small output gradients); elsewhere as given."""
-        cl = self.channels_last
-        if cl is None:
-            cl = x.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
-        return x.contiguous(memory_format=torch.channels_last) if cl and x.dim() == 4 else x
+        """``x`` in channels-last layout when asked (``None``: on the CPU in fp32, where the depthwise convs and
+        pooling of these cells are about twice as fast in that layout; see :func:`memory_format`)."""
+        return memory_format(x, self.channels_last)
 
     def _stem_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self._memory_format(x)

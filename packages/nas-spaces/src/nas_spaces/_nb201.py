@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from nas_core import Architecture, ArchitectureError, ConfigError, Cost, FeatureInfo, SearchSpace
 from nas_core import Supernet
 
-from ._common import check_int, one_hot_rows, pick
+from ._common import check_int, memory_format, one_hot_rows, pick
 
 __all__ = [
     "NB201_OPS",
@@ -513,11 +513,7 @@ class NB201Supernet(_Skeleton, Supernet):
     def forward(self, x: torch.Tensor, *, arch: Architecture | str | None = None, mask: Any = None) -> list[torch.Tensor]:
         path = NB201Arch.parse(str(arch)) if arch is not None else self._active
         weights = None if path is not None else F.softmax(self.alphas, dim=-1).to(x.dtype)
-        cl = self.channels_last
-        if cl is None:
-            cl = x.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
-        if cl and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = memory_format(x, self.channels_last)
         n = self.num_cells
         h = self.stem(x)
         feats = []
