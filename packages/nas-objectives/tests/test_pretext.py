@@ -49,6 +49,57 @@ def test_rotation_learns_on_digits(objectives):
     assert acc.score(bb, held_out) > 0.4  # chance is 0.25
 
 
+def test_rotation_one_rotates_each_image_by_its_own_label():
+    obj = _setup(Rotation(rotations="one"), TinyCNN(), 16)
+    x = fake_images(64, 16, 0)
+    inputs, labels = obj.rotate_one(x, torch.Generator().manual_seed(3))
+    assert inputs.shape == x.shape and labels.shape == (64,)
+    assert set(labels.tolist()) == {0, 1, 2, 3}  # 64 draws: every rotation occurs
+    for i in range(64):
+        assert torch.equal(inputs[i], torch.rot90(x[i], int(labels[i]), dims=(1, 2)))
+    again, labels2 = obj.rotate_one(x, torch.Generator().manual_seed(3))
+    assert torch.equal(labels, labels2) and torch.equal(inputs, again)
+    assert torch.equal(x, fake_images(64, 16, 0))  # the input batch is not modified in place
+
+
+def test_rotation_one_takes_a_quarter_of_the_inputs_and_the_same_score():
+    calls = []
+
+    class Counting(TinyCNN):
+        def forward(self, x):
+            calls.append(x.shape[0])
+            return super().forward(x)
+
+    torch.manual_seed(0)
+    bb = Counting()
+    x = fake_images(8, 16, 1)
+    one, all4 = _setup(Rotation(rotations="one"), bb, 16), _setup(Rotation(), bb, 16)
+    all4.head.load_state_dict(one.head.state_dict())
+    one.loss(bb, x).backward()
+    all4.loss(bb, x).backward()
+    assert calls == [8, 32]
+    bb.eval()
+    assert one.score(bb, x) == all4.score(bb, x)  # the score sees all 4 rotations either way
+
+
+def test_rotation_one_learns_on_digits(objectives):
+    data = load_data("digits", img_size=8)
+    batches = [data.images[i : i + 32] for i in range(0, 128, 32)]
+    held_out = data.images[200:264]
+    torch.manual_seed(0)
+    bb = TinyCNN()
+    obj = _setup(create_objective("rotation", rotations="one"), bb, 8)
+    losses = train(obj, bb, batches, 60, lr=1e-2)
+    assert np.mean(losses[-8:]) < 0.8 * np.mean(losses[:8])
+    bb.eval()
+    assert obj.score(bb, held_out) > -1.2  # chance: -ln 4 = -1.386
+
+
+def test_rotation_rejects_an_unknown_mode():
+    with pytest.raises(ConfigError, match="rotations must be one of all, one"):
+        Rotation(rotations="four")
+
+
 # -- permutation sets ------------------------------------------------------------------------------
 def _recompute_greedy(perms: np.ndarray, criterion: str) -> None:
     """Every element after the first maximises the criterion over all permutations not yet chosen
