@@ -30,7 +30,7 @@ Variants tried where a target was missed, kept so the README's account can be re
 ``jigsaw+darts-fullnet`` (the best pretext task, on the full network, 20 epochs); ``mim+darts-20ep`` and
 ``supervised+darts-20ep`` (the full-network comparison at the small network's 20 epochs, the main cases before the
 budget was halved to meet the hour); ``rotation+darts-all4`` (all 4 rotations of every image, the objective's
-default: 4.7x the time) and ``colorization+darts-r4`` (colours predicted at 1/4 of the input resolution, as Zhang et
+default: about 4x the time) and ``colorization+darts-r4`` (colours predicted at 1/4 of the input resolution, as Zhang et
 al. do on large images); the
 "-smallnet" UP-NAS and evolution cases score the proxies on the C=8, 1-cell network instead (7x cheaper, and where
 they stop short of the targets: ``--ceiling`` shows why), with equal weights on the 12 proxies but grasp

@@ -76,9 +76,7 @@ class Rotation(_PretextBase):
 
     def pretext_targets(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(4B rotated images in [0, 1], rotation index 0..3)``, rotation-major."""
-        images = check_image_batch(images, self._name())
-        if images.shape[-1] != images.shape[-2]:
-            raise ConfigError(f"objective '{self._name()}' needs square images, got {tuple(images.shape[-2:])}")
+        images = self._square_batch(images)
         inputs = torch.cat([torch.rot90(images, k, dims=(2, 3)) for k in range(4)])
         labels = torch.arange(4, device=images.device).repeat_interleave(images.shape[0])
         return inputs, labels
@@ -96,17 +94,20 @@ class Rotation(_PretextBase):
 
     def rotate_one(self, images: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B images, each rotated by its own random multiple of 90 degrees, that multiple 0..3)``."""
-        images = check_image_batch(images, self._name())
-        if images.shape[-1] != images.shape[-2]:
-            raise ConfigError(f"objective '{self._name()}' needs square images, got {tuple(images.shape[-2:])}")
+        images = self._square_batch(images)
         gdev = generator.device if generator is not None else images.device
         labels = torch.randint(4, (images.shape[0],), generator=generator, device=gdev).to(images.device)
         inputs = images.clone()
         for k in range(1, 4):
-            sel = (labels == k).nonzero().flatten()
-            if sel.numel():
-                inputs[sel] = torch.rot90(images[sel], k, dims=(2, 3))
+            sel = labels == k
+            inputs[sel] = torch.rot90(images[sel], k, dims=(2, 3))
         return inputs, labels
+
+    def _square_batch(self, images: torch.Tensor) -> torch.Tensor:
+        images = check_image_batch(images, self._name())
+        if images.shape[-1] != images.shape[-2]:
+            raise ConfigError(f"objective '{self._name()}' needs square images, got {tuple(images.shape[-2:])}")
+        return images
 
     def extra_repr(self) -> str:
         return f"rotations={self.rotations}"
